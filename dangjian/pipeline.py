@@ -1,0 +1,144 @@
+"""One batch of raw files in, table rows out: read, extract, give meaning, classify, validate.
+
+Plain functions with no Prefect import, so the flow can run them as a few coarse tasks and tests
+can call them directly.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pandera.pandas as pa
+
+from dangjian import EXTRACTOR_VERSION
+from dangjian.corpus import RawDocument, Rejection, read_document
+from dangjian.documents import describe
+from dangjian.extract import Mention, extract
+from dangjian.meaning import DocumentContext, annotate
+from dangjian.text import clean_view
+from schemas.catalog import classify
+from schemas.tables import TABLES, columns
+
+
+@dataclass
+class BatchResult:
+    documents: list[dict[str, Any]] = field(default_factory=list)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+    def extend(self, other: "BatchResult") -> None:
+        self.documents += other.documents
+        self.metrics += other.metrics
+        self.rejected += other.rejected
+
+
+def metric_id(doc_id: str, start: int, end: int) -> str:
+    """Stable id of a mention: the same span of the same document text keeps it."""
+    return hashlib.sha256(f"{doc_id}:{start}:{end}".encode()).hexdigest()[:20]
+
+
+def document_rows(doc: RawDocument, meta: dict[str, str] | None) -> tuple[dict[str, Any], list[Mention]]:
+    """The documents row of one text and its annotated mentions."""
+    view = clean_view(doc.text)
+    info = describe(doc.text, view, meta)
+    mentions = annotate(doc.text, extract(doc.text, view),
+                        DocumentContext(info.home, info.published), view)
+    row = {
+        "doc_id": doc.doc_id, "source_file": doc.source_file, "title": info.title,
+        "publisher": info.publisher,
+        "published": pd.Timestamp(info.published) if info.published else None,
+        "url": info.url, "place": info.home, "encoding": doc.encoding, "script": info.script,
+        "n_chars": len(doc.text),
+    }
+    return row, mentions
+
+
+def metric_row(doc: RawDocument, m: Mention) -> dict[str, Any]:
+    return {
+        "metric_id": metric_id(doc.doc_id, m.start, m.end),
+        "doc_id": doc.doc_id, "source_file": doc.source_file,
+        "char_start": m.start, "char_end": m.end, "quote": m.quote, "context": m.context,
+        "value": m.value, "value_high": m.value_high, "unit": m.unit, "qualifier": m.qualifier,
+        "quantity_kind": m.quantity_kind, "statistic": m.statistic, "subject": m.subject,
+        "metric": classify(m.subject, m.quantity_kind), "geography": m.geography,
+        "period": m.period, "extractor": m.extractor, "extractor_version": EXTRACTOR_VERSION,
+    }
+
+
+def process_batch(raw_dir: Path, source_files: list[str],
+                  metadata: dict[str, dict[str, str]]) -> BatchResult:
+    """Rows for a batch of corpus files; a file that cannot be read becomes a rejected row."""
+    result = BatchResult()
+    for source_file in source_files:
+        item = read_document(raw_dir, source_file)
+        if isinstance(item, Rejection):
+            result.rejected.append(item.as_row())
+            continue
+        try:
+            doc_row, mentions = document_rows(item, metadata.get(Path(source_file).name)
+                                              or metadata.get(source_file))
+        except Exception as exc:  # a rule bug must cost one file, not the run
+            result.rejected.append(Rejection(source_file, item.doc_id, None,
+                                             f"extraction_failed: {type(exc).__name__}: {exc}").as_row())
+            continue
+        result.documents.append(doc_row)
+        result.metrics.extend(metric_row(item, m) for m in mentions)
+    return result
+
+
+def frame(table: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows as a DataFrame with exactly the table's columns, in order."""
+    df = pd.DataFrame(rows, columns=columns(table))
+    return df.reset_index(drop=True)
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def validate(table: str, df: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The rows that pass the table's model, and quarantine rows for those that fail.
+
+    Validation is lazy so every failing check of every row is reported; a row that fails any
+    check leaves the table and appears in quarantine once per failed check.
+    """
+    model = TABLES[table]
+    try:
+        return model.validate(df, lazy=True), []
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+    bad_index = cases["index"].dropna().unique()
+    if len(bad_index) == 0:  # a table-wide failure (a missing column): nothing can be published
+        raise ValueError(f"{table}: {errors}") from None
+    quarantine: list[dict[str, Any]] = []
+    reasons = _reasons(model)
+    for (index, check), group in cases.dropna(subset=["index"]).groupby(["index", "check"], sort=True):
+        row = df.loc[int(index)]
+        columns_failed = ", ".join(sorted({str(c) for c in group["column"].dropna()}))
+        quarantine.append({
+            "table": table, "doc_id": row.get("doc_id"), "source_file": row.get("source_file"),
+            "char_start": row.get("char_start"), "char_end": row.get("char_end"),
+            "quote": row.get("quote"), "check": str(check),
+            "reason": reasons.get(str(check)) or f"{columns_failed} failed {check}",
+            "row": json.dumps({k: _jsonable(v) for k, v in row.items()}, ensure_ascii=False,
+                              sort_keys=True),
+        })
+    good = df.drop(index=[int(i) for i in bad_index]).reset_index(drop=True)
+    return model.validate(good, lazy=True), quarantine
+
+
+def _reasons(model: type[pa.DataFrameModel]) -> dict[str, str]:
+    """Error messages of the model's dataframe-level checks, by check name."""
+    schema = model.to_schema()
+    return {check.name: check.error for check in schema.checks if check.error}

@@ -1,0 +1,264 @@
+"""Publish a release: Parquet tables, manifest and data package in an immutable folder, and the
+DuckDB file with every release.
+
+Layout of an output folder::
+
+    output/releases/<version>/{documents,metrics,quarantine,rejected}.parquet
+    output/releases/<version>/manifest.json, datapackage.json, README.md
+    output/releases/LATEST            the newest version, one line
+    output/dangjian.duckdb            every release's tables with a release column, *_latest views
+
+Versions are semantic: the first release is 1.0.0; a release whose table schemas differ from its
+parent's (a contract change) bumps the major number; any other change of content bumps the minor
+number. A build whose tables are byte-identical to the latest release publishes nothing.
+
+A release folder is written under a temporary name and renamed into place, so a reader never sees
+half a release; the DuckDB file is rebuilt beside the old one and swapped in with ``os.replace``.
+Tables carry no run times, run ids or host names, so the same input and code give the same bytes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow
+import pyarrow.parquet as pq
+
+from dangjian import EXTRACTOR_VERSION, __version__
+from schemas.tables import TABLES, arrow_schema, schema_fingerprint
+
+RELEASES = "releases"
+LATEST = "LATEST"
+DUCKDB_FILE = "dangjian.duckdb"
+TABLE_NAMES = tuple(TABLES)
+SORT_KEYS = {"documents": ["source_file"], "metrics": ["source_file", "char_start", "char_end"],
+             "quarantine": ["table", "source_file", "char_start", "check", "row"],
+             "rejected": ["source_file"]}
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    version: str
+    path: Path
+    created: bool
+    rows: dict[str, int]
+    parent: str | None
+
+
+def releases_dir(output: Path) -> Path:
+    return Path(output) / RELEASES
+
+
+def latest_version(output: Path) -> str | None:
+    pointer = releases_dir(output) / LATEST
+    if pointer.is_file():
+        version = pointer.read_text(encoding="utf-8").strip()
+        if (releases_dir(output) / version / "manifest.json").is_file():
+            return version
+    versions = list_versions(output)
+    return versions[-1] if versions else None
+
+
+def list_versions(output: Path) -> list[str]:
+    """Published versions, oldest first (folders with a manifest; temporary folders are not)."""
+    root = releases_dir(output)
+    if not root.is_dir():
+        return []
+    found = [p.name for p in root.iterdir()
+             if p.is_dir() and not p.name.startswith(".") and (p / "manifest.json").is_file()]
+    return sorted(found, key=_version_key)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in version.split("."))
+    except ValueError:
+        return (-1,)
+
+
+def next_version(parent: str | None, parent_fingerprint: str | None, fingerprint: str) -> str:
+    if parent is None:
+        return "1.0.0"
+    major, minor, _ = (list(_version_key(parent)) + [0, 0, 0])[:3]
+    if parent_fingerprint != fingerprint:
+        return f"{major + 1}.0.0"
+    return f"{major}.{minor + 1}.0"
+
+
+def table_bytes(table: str, df: pd.DataFrame) -> bytes:
+    """A table as Parquet bytes: sorted rows, the model's schema, fixed writer settings."""
+    keys = [k for k in SORT_KEYS[table] if k in df.columns]
+    ordered = df.sort_values(keys, kind="stable", na_position="first").reset_index(drop=True)
+    schema = arrow_schema(table)
+    arrow = pyarrow.Table.from_pandas(ordered, schema=schema, preserve_index=False)
+    arrow = arrow.replace_schema_metadata({"dangjian.table": table})
+    sink = pyarrow.BufferOutputStream()
+    pq.write_table(arrow, sink, compression="zstd", use_dictionary=True, write_statistics=True)
+    return sink.getvalue().to_pybytes()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def git_commit(start: Path | None = None) -> str | None:
+    """The commit of the code, when it runs from a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=start or Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def read_manifest(output: Path, version: str) -> dict[str, Any]:
+    return json.loads((releases_dir(output) / version / "manifest.json").read_text(encoding="utf-8"))
+
+
+def publish(output: Path, tables: dict[str, pd.DataFrame], corpus_hash: str,
+            run: dict[str, Any] | None = None) -> PublishResult:
+    """Write a new release unless its tables equal the latest one's; rebuild the DuckDB file."""
+    output = Path(output)
+    root = releases_dir(output)
+    root.mkdir(parents=True, exist_ok=True)
+    payload = {name: table_bytes(name, tables[name]) for name in TABLE_NAMES}
+    rows = {name: len(tables[name]) for name in TABLE_NAMES}
+    parent = latest_version(output)
+    fingerprint = schema_fingerprint()
+    parent_manifest = read_manifest(output, parent) if parent else None
+    if parent_manifest and all(
+        parent_manifest["files"].get(f"{name}.parquet", {}).get("sha256") == _sha256(data)
+        for name, data in payload.items()
+    ):
+        if not (output / DUCKDB_FILE).is_file():
+            build_duckdb(output)
+        return PublishResult(parent, root / parent, False, rows, parent_manifest.get("parent"))
+
+    version = next_version(parent, parent_manifest and parent_manifest.get("schema_fingerprint"),
+                           fingerprint)
+    staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=root))
+    try:
+        files = {}
+        for name, data in payload.items():
+            (staging / f"{name}.parquet").write_bytes(data)
+            files[f"{name}.parquet"] = {"sha256": _sha256(data), "bytes": len(data), "rows": rows[name]}
+        manifest = {
+            "version": version,
+            "parent": parent,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "code_version": {"package": __version__, "extractor": EXTRACTOR_VERSION,
+                             "git_commit": git_commit()},
+            "input_corpus_hash": corpus_hash,
+            "schema_fingerprint": fingerprint,
+            "files": files,
+            "run": {"host": platform.node(), "python": platform.python_version(), **(run or {})},
+        }
+        (staging / "manifest.json").write_text(
+            json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        from dangjian.datacard import write_datacard  # late import: the card reads the tables
+
+        write_datacard(staging, manifest, tables)
+        os.chmod(staging, 0o755)
+        target = root / version
+        if target.exists():
+            raise FileExistsError(f"release {version} already exists: releases are never rewritten")
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _write_atomic(root / LATEST, version + "\n")
+    build_duckdb(output)
+    return PublishResult(version, target, True, rows, parent)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+SERIES_VIEW = """
+CREATE VIEW metric_series AS
+WITH latest AS (SELECT * FROM metrics_latest WHERE metric <> 'other')
+SELECT m.metric, m.geography,
+       coalesce(m.period, strftime(d.published, '%Y')) AS as_of,
+       m.period, m.unit, m.quantity_kind, m.statistic, m.value,
+       m.value_high, m.qualifier, m.subject, m.quote, d.title, d.publisher, d.published,
+       m.source_file, m.metric_id,
+       count(DISTINCT m.doc_id) OVER w AS n_documents,
+       count(DISTINCT m.doc_id) OVER w > 1 AND count(DISTINCT m.value) OVER w > 1 AS conflict
+FROM latest m LEFT JOIN documents_latest d USING (doc_id)
+WINDOW w AS (PARTITION BY m.metric, m.geography, as_of, m.unit, m.statistic)
+"""
+
+
+def build_duckdb(output: Path) -> Path:
+    """Rebuild the DuckDB file from every release folder and swap it in atomically.
+
+    Tables hold all releases with a ``release`` column; ``*_latest`` views show the newest;
+    ``releases`` lists them; ``metric_series`` lines up the same metric, place and period across
+    documents and flags where sources disagree. The file is written in the 1.0 storage format
+    so DuckDB 1.x clients can open it.
+    """
+    output = Path(output)
+    target = output / DUCKDB_FILE
+    tmp = output / f".{DUCKDB_FILE}.tmp"
+    for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    versions = list_versions(output)
+    latest = latest_version(output)
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH '{_sql_path(tmp)}' AS db (STORAGE_VERSION 'v1.0.0')")
+        con.execute("USE db")
+        con.execute("BEGIN TRANSACTION")
+        con.execute("CREATE TABLE releases (version VARCHAR PRIMARY KEY, parent VARCHAR, "
+                    "created VARCHAR, code_version VARCHAR, extractor_version VARCHAR, "
+                    "input_corpus_hash VARCHAR, schema_fingerprint VARCHAR, documents BIGINT, "
+                    "metrics BIGINT, quarantine BIGINT, rejected BIGINT, is_latest BOOLEAN)")
+        for version in versions:
+            manifest = read_manifest(output, version)
+            files = manifest["files"]
+            con.execute(
+                "INSERT INTO releases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [version, manifest.get("parent"), manifest.get("created"),
+                 manifest["code_version"].get("package"), manifest["code_version"].get("extractor"),
+                 manifest.get("input_corpus_hash"), manifest.get("schema_fingerprint"),
+                 *(files.get(f"{t}.parquet", {}).get("rows") for t in TABLE_NAMES),
+                 version == latest])
+        for table in TABLE_NAMES:
+            parts = [releases_dir(output) / v / f"{table}.parquet" for v in versions]
+            parts = [p for p in parts if p.is_file()]
+            if parts:
+                selects = " UNION ALL BY NAME ".join(
+                    f"SELECT '{p.parent.name}' AS release, * FROM read_parquet('{_sql_path(p)}')"
+                    for p in parts)
+                con.execute(f"CREATE TABLE {table} AS {selects}")
+            else:
+                con.execute(f"CREATE TABLE {table} (release VARCHAR)")
+            con.execute(f"CREATE VIEW {table}_latest AS SELECT * EXCLUDE (release) FROM {table} "
+                        f"WHERE release = (SELECT version FROM releases WHERE is_latest)")
+        if versions:
+            con.execute(SERIES_VIEW)
+        con.execute("COMMIT")
+        con.execute("USE memory")
+        con.execute("DETACH db")
+    finally:
+        con.close()
+    os.replace(tmp, target)
+    return target
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")

@@ -1,0 +1,1 @@
+"""Prefect flows and the ``dangjian`` command line: orchestration only."""

@@ -1,0 +1,155 @@
+"""The ``dangjian`` command: a thin layer over the flows and the ``dangjian`` package.
+
+Examples::
+
+    dangjian release                      # raw/ -> output/releases/<version>/ and output/dangjian.duckdb
+    dangjian release --raw texts --output build --strict
+    dangjian extract raw/000_165ad2e5e478a72b.txt
+    dangjian evaluate --gold tests/gold --pred output/releases/1.0.0/metrics.parquet
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+# Settings for Prefect's embedded server, before Prefect is imported: no telemetry lookups
+# (they fail offline and log errors), and time for a first start that runs migrations.
+_PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.3",
+}
+
+
+def _prefect_env() -> None:
+    for key, value in _PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    _prefect_env()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from flows.release import QuarantineError, release_flow
+
+    console = _console()
+    if not Path(args.raw).is_dir():
+        console.print(f"[red]error:[/] raw folder not found: {args.raw}")
+        return 2
+    with Progress(TextColumn("extracting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task_id = bar.add_task("extract", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task_id, completed=done, total=total)
+
+        try:
+            summary = release_flow(raw_dir=args.raw, output_dir=args.output,
+                                   batch_size=args.batch_size, strict=args.strict, progress=progress)
+        except QuarantineError as exc:
+            console.print(f"[red]strict mode:[/] {exc}")
+            return 1
+    state = "new release" if summary.created else "no change since release"
+    console.print(f"[bold]{state} {summary.version}[/]"
+                  + (f" (parent {summary.parent})" if summary.created and summary.parent else ""))
+    console.print(f"  documents   {summary.documents}   rejected files {summary.rejected}")
+    console.print(f"  metrics     {summary.metrics}   quarantined rows {summary.quarantined}")
+    console.print(f"  release     {summary.path}")
+    console.print(f"  duckdb      {summary.duckdb}")
+    return 0
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from dangjian.corpus import Rejection, read_document
+    from dangjian.pipeline import document_rows
+    from schemas.catalog import classify
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"error: no such file: {path}", file=sys.stderr)
+        return 2
+    item = read_document(path.parent, path.name)
+    if isinstance(item, Rejection):
+        print(f"error: {path} cannot be read: {item.reason}", file=sys.stderr)
+        return 1
+    row, mentions = document_rows(item, None)
+    table = Table(title=f"{path.name}: {len(mentions)} metrics ({row['encoding']}, {row['script']})")
+    for column in ("span", "quote", "value", "unit", "qualifier", "kind", "statistic", "subject",
+                   "metric", "geography", "period", "rule"):
+        table.add_column(column, overflow="fold")
+    for m in mentions:
+        value = f"{m.value:g}" + (f"–{m.value_high:g}" if m.value_high is not None else "")
+        table.add_row(f"{m.start}-{m.end}", m.quote, value, m.unit, m.qualifier, m.quantity_kind,
+                      m.statistic, m.subject, classify(m.subject, m.quantity_kind),
+                      m.geography or "", m.period or "", m.extractor)
+    Console().print(table)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import pyarrow.parquet as pq
+
+    from dangjian.evaluate import FIELDS, load_gold, score
+
+    rows = pq.read_table(args.pred).to_pylist()
+    result = score(rows, load_gold(Path(args.gold)))
+    figures = result.as_dict()
+    print(f"gold {result.gold}  predicted {result.pred}  matched {result.matched}")
+    for name in ("precision", "recall", "f1", "strict_f1", *FIELDS):
+        print(f"{name:>14}  {figures[name]:.3f}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dangjian", description="Build and inspect releases of Dangjian Metrics (党建指标).",
+        epilog="Example: dangjian release --raw raw --output output")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("release", help="build a release from the raw texts",
+                       description="Run the release flow: read raw/, extract every metric, "
+                                   "validate, publish Parquet and DuckDB.",
+                       epilog="Example: dangjian release --raw raw --output output")
+    p.add_argument("--raw", default="raw", help="folder of raw texts (default: raw)")
+    p.add_argument("--output", default="output", help="output folder (default: output)")
+    p.add_argument("--batch-size", type=int, default=200, help="documents per task (default: 200)")
+    p.add_argument("--strict", action="store_true", help="fail when any row is quarantined")
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("extract", help="print the metrics of one text as a table",
+                       description="Extract the metrics of one file and print them; nothing is written.",
+                       epilog="Example: dangjian extract raw/000_165ad2e5e478a72b.txt")
+    p.add_argument("file", help="a text file")
+    p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("evaluate", help="score a metrics table against gold annotations",
+                       description="Score metrics.parquet against annotations in the gold format "
+                                   "(one <doc>.jsonl per document, see tests/gold/GUIDELINES.md).",
+                       epilog="Example: dangjian evaluate --gold tests/gold "
+                              "--pred output/releases/1.0.0/metrics.parquet")
+    p.add_argument("--gold", required=True, help="folder of <doc>.jsonl annotation files")
+    p.add_argument("--pred", required=True, help="a metrics.parquet")
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pandera models of the release tables and the metric catalog."""
