@@ -122,15 +122,20 @@ def validate(table: str, df: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str,
     if len(bad_index) == 0:  # a table-wide failure (a missing column): nothing can be published
         raise ValueError(f"{table}: {errors}") from None
     quarantine: list[dict[str, Any]] = []
-    reasons = _reasons(model)
+    names = _check_names(model)
     for (index, check), group in cases.dropna(subset=["index"]).groupby(["index", "check"], sort=True):
         row = df.loc[int(index)]
-        columns_failed = ", ".join(sorted({str(c) for c in group["column"].dropna()}))
+        check = str(check)
+        if check in names:  # a dataframe-level check reports its message as its name
+            check, reason = names[check], check
+        else:
+            failed = ", ".join(sorted({str(c) for c in group["column"].dropna()}))
+            values = ", ".join(sorted({str(v) for v in group["failure_case"]}))[:200]
+            reason = f"{failed} failed {check} (value {values})"
         quarantine.append({
             "table": table, "doc_id": row.get("doc_id"), "source_file": row.get("source_file"),
             "char_start": row.get("char_start"), "char_end": row.get("char_end"),
-            "quote": row.get("quote"), "check": str(check),
-            "reason": reasons.get(str(check)) or f"{columns_failed} failed {check}",
+            "quote": row.get("quote"), "check": check, "reason": reason,
             "row": json.dumps({k: _jsonable(v) for k, v in row.items()}, ensure_ascii=False,
                               sort_keys=True),
         })
@@ -138,7 +143,6 @@ def validate(table: str, df: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str,
     return model.validate(good, lazy=True), quarantine
 
 
-def _reasons(model: type[pa.DataFrameModel]) -> dict[str, str]:
-    """Error messages of the model's dataframe-level checks, by check name."""
-    schema = model.to_schema()
-    return {check.name: check.error for check in schema.checks if check.error}
+def _check_names(model: type[pa.DataFrameModel]) -> dict[str, str]:
+    """Names of the model's dataframe-level checks, by their error message."""
+    return {check.error: check.name for check in model.to_schema().checks if check.error}

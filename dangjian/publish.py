@@ -200,6 +200,7 @@ SELECT m.metric, m.geography,
        count(DISTINCT m.doc_id) OVER w > 1 AND count(DISTINCT m.value) OVER w > 1 AS conflict
 FROM latest m LEFT JOIN documents_latest d USING (doc_id)
 WINDOW w AS (PARTITION BY m.metric, m.geography, as_of, m.unit, m.statistic)
+ORDER BY m.metric, m.geography, as_of NULLS FIRST, m.source_file, m.char_start
 """
 
 

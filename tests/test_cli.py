@@ -1,0 +1,41 @@
+import re
+
+import pytest
+
+from flows.cli import build_parser, main
+from tests.conftest import RAW, ROOT
+
+
+def _commands():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    return sub.choices
+
+
+def test_every_command_has_help_an_example_and_is_in_the_readme():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name, parser in _commands().items():
+        assert parser.description and "Example:" in (parser.epilog or ""), name
+        assert re.search(rf"dangjian {name}\b", readme), f"README does not document {name}"
+
+
+def test_extract_prints_a_table(capsys):
+    assert main(["extract", str(RAW / "000_165ad2e5e478a72b.txt")]) == 0
+    out = capsys.readouterr().out
+    assert "32037个" in out and "基层党组织" in out
+
+
+def test_extract_missing_file_is_a_clear_error(capsys, tmp_path):
+    assert main(["extract", str(tmp_path / "nope.txt")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_release_missing_raw_is_a_clear_error(capsys, tmp_path):
+    assert main(["release", "--raw", str(tmp_path / "nope"), "--output", str(tmp_path)]) == 2
+    assert "raw folder not found" in capsys.readouterr().err
+
+
+def test_unknown_command_exits_nonzero():
+    with pytest.raises(SystemExit) as info:
+        main(["frobnicate"])
+    assert info.value.code == 2

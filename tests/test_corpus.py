@@ -1,0 +1,50 @@
+import os
+
+from dangjian.corpus import Rejection, RawDocument, corpus_hash, list_raw, read_document, sha256_bytes
+
+
+def test_lists_every_file_but_metadata_and_hidden(tmp_path):
+    (tmp_path / "a.txt").write_text("全市党员1万名", encoding="utf-8")
+    (tmp_path / "sub dir").mkdir()
+    (tmp_path / "sub dir" / "文件 二.txt").write_text("党员2万名", encoding="utf-8")
+    (tmp_path / "metadata.csv").write_text("source_file\n", encoding="utf-8")
+    (tmp_path / ".hidden").write_text("x", encoding="utf-8")
+    assert list_raw(tmp_path) == ["a.txt", "sub dir/文件 二.txt"]
+
+
+def test_document_id_is_sha256_of_bytes(tmp_path):
+    data = "全市共有党员1.2万名。".encode("utf-8")
+    (tmp_path / "a.txt").write_bytes(data)
+    doc = read_document(tmp_path, "a.txt")
+    assert isinstance(doc, RawDocument)
+    assert doc.doc_id == sha256_bytes(data)
+    assert doc.text == "全市共有党员1.2万名。"
+
+
+def test_link_outside_raw_is_refused(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("党员100名", encoding="utf-8")
+    os.symlink(secret, raw / "link.txt")
+    item = read_document(raw, "link.txt")
+    assert isinstance(item, Rejection)
+    assert item.reason.startswith("outside_raw")
+
+
+def test_too_large_and_empty_files_are_rejected(tmp_path):
+    (tmp_path / "big.txt").write_bytes(b"a" * 2048)
+    (tmp_path / "empty.txt").write_bytes(b"")
+    big = read_document(tmp_path, "big.txt", max_bytes=1024)
+    empty = read_document(tmp_path, "empty.txt")
+    assert isinstance(big, Rejection) and big.reason.startswith("too_large") and big.bytes == 2048
+    assert isinstance(empty, Rejection) and empty.reason.startswith("empty") and empty.bytes == 0
+
+
+def test_corpus_hash_changes_with_content_and_metadata(tmp_path):
+    (tmp_path / "a.txt").write_text("党员1名", encoding="utf-8")
+    first = corpus_hash(tmp_path, ["a.txt"])
+    (tmp_path / "metadata.csv").write_text("source_file,publisher\na.txt,某报\n", encoding="utf-8")
+    second = corpus_hash(tmp_path, ["a.txt"])
+    (tmp_path / "a.txt").write_text("党员2名", encoding="utf-8")
+    assert len({first, second, corpus_hash(tmp_path, ["a.txt"])}) == 3

@@ -1,0 +1,44 @@
+"""The release flow end to end under a Prefect test harness."""
+import hashlib
+
+import pyarrow.parquet as pq
+import pytest
+
+from dangjian.publish import list_versions
+from flows.release import batches, release_flow
+from tests.conftest import RAW
+
+
+def test_batches():
+    assert batches(list("abcde"), 2) == [["a", "b"], ["c", "d"], ["e"]]
+    with pytest.raises(ValueError):
+        batches(["a"], 0)
+
+
+def test_release_flow_end_to_end(prefect_harness, raw_copy, tmp_path):
+    (raw_copy / "empty.txt").write_bytes(b"")
+    out = tmp_path / "out"
+    seen = []
+    summary = release_flow(raw_dir=str(raw_copy), output_dir=str(out), batch_size=2,
+                           progress=lambda done, total: seen.append((done, total)))
+    n_files = len(list(raw_copy.glob("*.txt")))
+    assert summary.created and summary.version == "1.0.0"
+    assert summary.documents + summary.rejected == n_files
+    assert summary.rejected == 1 and summary.metrics > 100
+    assert seen[-1] == (n_files, n_files)
+
+    folder = out / "releases" / "1.0.0"
+    docs = pq.read_table(folder / "documents.parquet").to_pylist()
+    metrics = pq.read_table(folder / "metrics.parquet").to_pylist()
+    texts = {}
+    for doc in docs:
+        data = (raw_copy / doc["source_file"]).read_bytes()
+        assert doc["doc_id"] == hashlib.sha256(data).hexdigest()
+        texts[doc["doc_id"]] = data.decode("utf-8")
+    for row in metrics:  # provenance of every row
+        assert texts[row["doc_id"]][row["char_start"]:row["char_end"]] == row["quote"]
+    assert pq.read_table(folder / "rejected.parquet").to_pylist()[0]["source_file"] == "empty.txt"
+
+    again = release_flow(raw_dir=str(raw_copy), output_dir=str(out))
+    assert not again.created and again.version == "1.0.0"
+    assert list_versions(out) == ["1.0.0"]

@@ -1,0 +1,79 @@
+import json
+
+import pandas as pd
+
+from dangjian.pipeline import frame, metric_id, process_batch, validate
+from tests.conftest import RAW
+
+
+def _metric(**overrides):
+    row = {
+        "metric_id": "m1", "doc_id": "a" * 64, "source_file": "a.txt", "char_start": 3,
+        "char_end": 6, "quote": "10个", "context": "共有10个党组织", "value": 10.0,
+        "value_high": None, "unit": "个", "qualifier": "exact", "quantity_kind": "count",
+        "statistic": "level", "subject": "党组织", "metric": "grassroots_party_organisations",
+        "geography": None, "period": None, "extractor": "quantity.unit", "extractor_version": "1",
+    }
+    row.update(overrides)
+    return row
+
+
+def test_good_rows_pass_unchanged():
+    good, quarantine = validate("metrics", frame("metrics", [_metric()]))
+    assert quarantine == []
+    assert len(good) == 1 and good.loc[0, "value"] == 10.0
+
+
+def test_bad_rows_go_to_quarantine_with_check_and_reason():
+    rows = [
+        _metric(),
+        _metric(metric_id="m2", qualifier="roughly"),
+        _metric(metric_id="m3", char_start=5, char_end=5, quote=""),
+        _metric(metric_id="m4", value_high=5.0),
+    ]
+    good, quarantine = validate("metrics", frame("metrics", rows))
+    assert list(good["metric_id"]) == ["m1"]
+    failed = {json.loads(q["row"])["metric_id"] for q in quarantine}
+    assert failed == {"m2", "m3", "m4"}
+    by_id = {json.loads(q["row"])["metric_id"]: q for q in quarantine}
+    assert "isin" in by_id["m2"]["check"]
+    assert by_id["m4"]["reason"] == "value_high must be above value"
+    assert all(q["table"] == "metrics" and q["reason"] for q in quarantine)
+    # and the quarantine rows themselves fit their table
+    qgood, qbad = validate("quarantine", frame("quarantine", quarantine))
+    assert len(qgood) == len(quarantine) and qbad == []
+
+
+def test_nothing_is_lost_in_validation():
+    rows = [_metric(metric_id=f"m{i}", qualifier="exact" if i % 3 else "bad") for i in range(30)]
+    good, quarantine = validate("metrics", frame("metrics", rows))
+    quarantined = {json.loads(q["row"])["metric_id"] for q in quarantine}
+    assert len(good) + len(quarantined) == len(rows)
+
+
+def test_metric_id_is_stable_and_span_specific():
+    assert metric_id("a" * 64, 1, 4) == metric_id("a" * 64, 1, 4)
+    assert metric_id("a" * 64, 1, 4) != metric_id("a" * 64, 1, 5)
+
+
+def test_batch_accounts_for_every_file(tmp_path):
+    (tmp_path / "ok.txt").write_text("全市共有党员1.2万名。", encoding="utf-8")
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "binary.bin").write_bytes(bytes(range(256)) * 8)
+    files = ["binary.bin", "empty.txt", "ok.txt"]
+    result = process_batch(tmp_path, files, {})
+    assert [d["source_file"] for d in result.documents] == ["ok.txt"]
+    assert sorted(r["source_file"] for r in result.rejected) == ["binary.bin", "empty.txt"]
+    assert len(result.documents) + len(result.rejected) == len(files)
+    assert result.metrics[0]["value"] == 12000.0
+
+
+def test_seed_rows_have_valid_provenance():
+    files = sorted(p.name for p in RAW.glob("*.txt"))
+    result = process_batch(RAW, files, {})
+    assert not result.rejected
+    texts = {f: (RAW / f).read_text(encoding="utf-8") for f in files}
+    for row in result.metrics:
+        assert texts[row["source_file"]][row["char_start"]:row["char_end"]] == row["quote"]
+    good, quarantine = validate("metrics", frame("metrics", result.metrics))
+    assert quarantine == [] and len(good) == len(result.metrics)

@@ -1,0 +1,87 @@
+import json
+import os
+
+import duckdb
+import pandas as pd
+import pytest
+
+from dangjian.pipeline import frame
+from dangjian.publish import (DUCKDB_FILE, build_duckdb, latest_version, list_versions,
+                              next_version, publish, read_manifest, table_bytes)
+from tests.test_pipeline import _metric
+
+
+def _tables(n_metrics=2):
+    metrics = [_metric(metric_id=f"m{i}", char_start=i * 10, char_end=i * 10 + 3, quote="10个")
+               for i in range(n_metrics)]
+    doc = {"doc_id": "a" * 64, "source_file": "a.txt", "title": None, "publisher": None,
+           "published": pd.Timestamp("2021-01-02"), "url": None, "place": "宁波市",
+           "encoding": "utf-8", "script": "simplified", "n_chars": 100}
+    return {"documents": frame("documents", [doc]), "metrics": frame("metrics", metrics),
+            "quarantine": frame("quarantine", []), "rejected": frame("rejected", [])}
+
+
+def test_versions():
+    assert next_version(None, None, "f") == "1.0.0"
+    assert next_version("1.0.0", "f", "f") == "1.1.0"
+    assert next_version("1.4.0", "f", "g") == "2.0.0"
+
+
+def test_table_bytes_do_not_depend_on_row_order():
+    tables = _tables(5)
+    shuffled = tables["metrics"].sample(frac=1, random_state=3)
+    assert table_bytes("metrics", tables["metrics"]) == table_bytes("metrics", shuffled)
+
+
+def test_publish_writes_release_manifest_and_duckdb(tmp_path):
+    result = publish(tmp_path, _tables(), "c" * 64)
+    assert result.created and result.version == "1.0.0"
+    folder = tmp_path / "releases" / "1.0.0"
+    manifest = read_manifest(tmp_path, "1.0.0")
+    for name, info in manifest["files"].items():
+        data = (folder / name).read_bytes()
+        assert info["bytes"] == len(data)
+    assert manifest["files"]["metrics.parquet"]["rows"] == 2
+    assert manifest["input_corpus_hash"] == "c" * 64
+    assert {"datapackage.json", "README.md"} <= {p.name for p in folder.iterdir()}
+    assert json.loads((folder / "datapackage.json").read_text())["version"] == "1.0.0"
+    con = duckdb.connect(str(tmp_path / DUCKDB_FILE), read_only=True)
+    assert con.execute("select count(*) from metrics_latest").fetchone()[0] == 2
+    assert con.execute("select version from releases where is_latest").fetchone()[0] == "1.0.0"
+
+
+def test_same_content_cuts_no_release_and_change_cuts_a_minor_one(tmp_path):
+    first = publish(tmp_path, _tables(), "c" * 64)
+    before = {p.name: p.read_bytes() for p in first.path.iterdir()}
+    again = publish(tmp_path, _tables(), "c" * 64)
+    assert not again.created and again.version == "1.0.0"
+    changed = publish(tmp_path, _tables(3), "d" * 64)
+    assert changed.created and changed.version == "1.1.0" and changed.parent == "1.0.0"
+    assert {p.name: p.read_bytes() for p in first.path.iterdir()} == before
+    assert list_versions(tmp_path) == ["1.0.0", "1.1.0"]
+    assert latest_version(tmp_path) == "1.1.0"
+    con = duckdb.connect(str(tmp_path / DUCKDB_FILE), read_only=True)
+    counts = dict(con.sql("select release, count(*) from metrics group by 1").fetchall())
+    assert counts == {"1.0.0": 2, "1.1.0": 3}
+
+
+def test_a_failed_publish_leaves_no_folder(tmp_path, monkeypatch):
+    publish(tmp_path, _tables(), "c" * 64)
+    import dangjian.publish as module
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("dangjian.datacard.write_datacard", boom)
+    with pytest.raises(RuntimeError):
+        module.publish(tmp_path, _tables(4), "e" * 64)
+    assert list_versions(tmp_path) == ["1.0.0"]
+    assert [p.name for p in (tmp_path / "releases").iterdir() if p.name.startswith(".")] == []
+
+
+def test_duckdb_file_is_readable_by_duckdb_1x(tmp_path):
+    """DuckDB 1.x clients read storage versions 64 to 68; 2.0's default (69) locks them out."""
+    publish(tmp_path, _tables(), "c" * 64)
+    header = (tmp_path / DUCKDB_FILE).read_bytes()[:20]
+    assert header[8:12] == b"DUCK"
+    assert 64 <= int.from_bytes(header[12:20], "little") <= 68
