@@ -36,15 +36,18 @@ import pyarrow
 import pyarrow.parquet as pq
 
 from dangjian import EXTRACTOR_VERSION, __version__
+from dangjian.diff import diff_metrics
 from schemas.tables import TABLES, arrow_schema, schema_fingerprint
 
 RELEASES = "releases"
 LATEST = "LATEST"
 DUCKDB_FILE = "dangjian.duckdb"
 TABLE_NAMES = tuple(TABLES)
+#: The tables built from raw/; ``changes`` is derived from them and the parent release.
+CONTENT_TABLES = ("documents", "metrics", "quarantine", "rejected")
 SORT_KEYS = {"documents": ["source_file"], "metrics": ["source_file", "char_start", "char_end"],
              "quarantine": ["table", "source_file", "char_start", "check", "row"],
-             "rejected": ["source_file"]}
+             "rejected": ["source_file"], "changes": ["source_file", "char_start", "metric_id"]}
 
 
 @dataclass(frozen=True)
@@ -132,8 +135,7 @@ def publish(output: Path, tables: dict[str, pd.DataFrame], corpus_hash: str,
     output = Path(output)
     root = releases_dir(output)
     root.mkdir(parents=True, exist_ok=True)
-    payload = {name: table_bytes(name, tables[name]) for name in TABLE_NAMES}
-    rows = {name: len(tables[name]) for name in TABLE_NAMES}
+    payload = {name: table_bytes(name, tables[name]) for name in CONTENT_TABLES}
     parent = latest_version(output)
     fingerprint = schema_fingerprint()
     parent_manifest = read_manifest(output, parent) if parent else None
@@ -143,8 +145,12 @@ def publish(output: Path, tables: dict[str, pd.DataFrame], corpus_hash: str,
     ):
         if not (output / DUCKDB_FILE).is_file():
             build_duckdb(output)
+        rows = {name: len(tables[name]) for name in CONTENT_TABLES}
         return PublishResult(parent, root / parent, False, rows, parent_manifest.get("parent"))
 
+    tables = {**tables, "changes": changes_against(output, parent, tables)}
+    payload["changes"] = table_bytes("changes", tables["changes"])
+    rows = {name: len(tables[name]) for name in TABLE_NAMES}
     version = next_version(parent, parent_manifest and parent_manifest.get("schema_fingerprint"),
                            fingerprint)
     staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=root))
@@ -180,6 +186,24 @@ def publish(output: Path, tables: dict[str, pd.DataFrame], corpus_hash: str,
     _write_atomic(root / LATEST, version + "\n")
     build_duckdb(output)
     return PublishResult(version, target, True, rows, parent)
+
+
+def read_table(output: Path, version: str, table: str) -> pd.DataFrame:
+    path = releases_dir(output) / version / f"{table}.parquet"
+    if not path.is_file():
+        return pd.DataFrame({name: pd.Series(dtype=object) for name in arrow_schema(table).names})
+    return pq.read_table(path).to_pandas()
+
+
+def changes_against(output: Path, parent: str | None, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The changes table of a new release against its parent (empty for the first release)."""
+    from dangjian.pipeline import frame
+
+    if parent is None:
+        return frame("changes", [])
+    rows = diff_metrics(read_table(output, parent, "metrics"), tables["metrics"],
+                        read_table(output, parent, "documents"), tables["documents"])
+    return frame("changes", rows)
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -227,12 +251,12 @@ def build_duckdb(output: Path) -> Path:
         con.execute("CREATE TABLE releases (version VARCHAR PRIMARY KEY, parent VARCHAR, "
                     "created VARCHAR, code_version VARCHAR, extractor_version VARCHAR, "
                     "input_corpus_hash VARCHAR, schema_fingerprint VARCHAR, documents BIGINT, "
-                    "metrics BIGINT, quarantine BIGINT, rejected BIGINT, is_latest BOOLEAN)")
+                    "metrics BIGINT, quarantine BIGINT, rejected BIGINT, changes BIGINT, is_latest BOOLEAN)")
         for version in versions:
             manifest = read_manifest(output, version)
             files = manifest["files"]
             con.execute(
-                "INSERT INTO releases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO releases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [version, manifest.get("parent"), manifest.get("created"),
                  manifest["code_version"].get("package"), manifest["code_version"].get("extractor"),
                  manifest.get("input_corpus_hash"), manifest.get("schema_fingerprint"),

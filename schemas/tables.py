@@ -124,11 +124,33 @@ class Rejected(pa.DataFrameModel):
         coerce = True
 
 
+CHANGES = ("added", "removed", "changed")
+
+
+class Changes(pa.DataFrameModel):
+    """Metrics added, removed or changed against the parent release, with the likely cause."""
+
+    change: Series[str] = pa.Field(isin=CHANGES, description="added, removed or changed")
+    metric_id: Series[str] = pa.Field(description="the metric row's stable id")
+    source_file: Series[str] = pa.Field(description="path of the raw file relative to raw/")
+    char_start: Series[int] = pa.Field(ge=0, description="offset of the quote in its text")
+    quote: Series[str] = pa.Field(description="the characters as written in the source")
+    fields: Series[str] = pa.Field(description="comma-separated columns that changed")
+    old: Series[str] = pa.Field(nullable=True, description="the parent's values (JSON)")
+    new: Series[str] = pa.Field(nullable=True, description="this release's values (JSON)")
+    cause: Series[str] = pa.Field(description="source text changed, extractor changed, …")
+
+    class Config:
+        strict = True
+        coerce = True
+
+
 TABLES: dict[str, type[pa.DataFrameModel]] = {
     "documents": Documents,
     "metrics": Metrics,
     "quarantine": Quarantine,
     "rejected": Rejected,
+    "changes": Changes,
 }
 
 _ARROW_TYPES = {

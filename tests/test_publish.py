@@ -85,3 +85,20 @@ def test_duckdb_file_is_readable_by_duckdb_1x(tmp_path):
     header = (tmp_path / DUCKDB_FILE).read_bytes()[:20]
     assert header[8:12] == b"DUCK"
     assert 64 <= int.from_bytes(header[12:20], "little") <= 68
+
+
+def test_changes_table_against_parent(tmp_path):
+    import pyarrow.parquet as pq
+
+    first = publish(tmp_path, _tables(2), "c" * 64)
+    assert pq.read_table(first.path / "changes.parquet").num_rows == 0
+    tables = _tables(3)
+    tables["metrics"].loc[0, "value"] = 11.0
+    second = publish(tmp_path, tables, "d" * 64)
+    changes = pq.read_table(second.path / "changes.parquet").to_pylist()
+    kinds = sorted((c["change"], c["metric_id"]) for c in changes)
+    assert kinds == [("added", "m2"), ("changed", "m0")]
+    changed = next(c for c in changes if c["change"] == "changed")
+    assert changed["fields"] == "value"
+    assert json.loads(changed["old"]) == {"value": 10.0} and json.loads(changed["new"]) == {"value": 11.0}
+    assert changed["cause"] == "rules or catalog changed"
