@@ -95,7 +95,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
         table.add_row(f"{m.start}-{m.end}", m.quote, value, m.unit, m.qualifier, m.quantity_kind,
                       m.statistic, m.subject, classify(m.subject, m.quantity_kind),
                       m.geography or "", m.period or "", m.extractor)
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # piped: do not fold the table to a guessed width
+        console = Console(width=240)
+    console.print(table)
     return 0
 
 
