@@ -20,7 +20,7 @@ from dangjian.corpus import RawDocument, Rejection, read_document
 from dangjian.documents import describe
 from dangjian.extract import Mention, extract
 from dangjian.meaning import DocumentContext, annotate
-from dangjian.text import clean_view
+from dangjian.text import Cleaned, clean, clean_view
 from schemas.catalog import classify
 from schemas.tables import TABLES, columns
 
@@ -42,12 +42,26 @@ def metric_id(doc_id: str, start: int, end: int) -> str:
     return hashlib.sha256(f"{doc_id}:{start}:{end}".encode()).hexdigest()[:20]
 
 
+def _to_original(mentions: list[Mention], cleaned: Cleaned, original: str) -> list[Mention]:
+    """Move spans found in the clean text back onto the original; quote and context follow."""
+    if cleaned.origin is None:
+        return mentions
+    for m in mentions:
+        m.start, m.end = cleaned.span_in_original(m.start, m.end)
+        m.quote = original[m.start:m.end]
+        s_start, s_end = cleaned.span_in_original(m.sentence.start, m.sentence.end)
+        m.context = original[s_start:s_end].strip()
+    return mentions
+
+
 def document_rows(doc: RawDocument, meta: dict[str, str] | None) -> tuple[dict[str, Any], list[Mention]]:
-    """The documents row of one text and its annotated mentions."""
-    view = clean_view(doc.text)
-    info = describe(doc.text, view, meta)
-    mentions = annotate(doc.text, extract(doc.text, view),
+    """The documents row of one text and its annotated mentions, offsets into ``doc.text``."""
+    cleaned = clean(doc.text)
+    view = clean_view(cleaned.text)
+    info = describe(cleaned.text, view, meta)
+    mentions = annotate(cleaned.text, extract(cleaned.text, view),
                         DocumentContext(info.home, info.published), view)
+    mentions = _to_original(mentions, cleaned, doc.text)
     row = {
         "doc_id": doc.doc_id, "source_file": doc.source_file, "title": info.title,
         "publisher": info.publisher,

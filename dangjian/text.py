@@ -1,14 +1,16 @@
-"""A same-length view of a document for the rules to read.
+"""What the rules read: a clean text with a map back to the original, and a same-length view.
 
-Extraction reads a cleaned, simplified copy of the text whose code points line up one to one
-with the decoded original, so that every span found in the view is also the span of the quote in
-the original. Full-width digits and punctuation become ASCII, odd spaces become spaces, invisible
-characters become spaces, traditional characters become simplified (OpenCC ``t2s``, checked to
-keep the length; where a conversion would change it, the character is kept as written), and HTML
-tags and entities are blanked out to spaces of the same length.
+Two steps. :func:`clean` removes what is not text — HTML tags, zero-width characters, carriage
+returns — and decodes HTML entities, keeping for each kept character its offset in the original,
+so a span found in the clean text maps back to the exact characters of the source. Most texts
+need none of this and get no map. :func:`clean_view` then makes a copy of the clean text whose
+code points line up one to one with it: full-width digits and punctuation become ASCII, odd spaces
+become spaces, traditional characters become simplified (OpenCC ``t2s``, checked to keep the
+length; where a conversion would change it, the character is kept as written).
 """
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,10 +20,14 @@ import opencc
 # Full-width ASCII block -> ASCII, one code point each.
 _FULLWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
 _SPACES = dict.fromkeys(map(ord, "\u00a0\u2002\u2003\u2009\u3000\u202f"), " ")
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), " ")
-_TABLE = {**_FULLWIDTH, **_SPACES, **_INVISIBLE}
+_TABLE = {**_FULLWIDTH, **_SPACES}
+_REMOVED = re.compile(
+    r"<(?:script|style)\b[^>]*>.*?</(?:script|style)\s*>"  # markup with no text for a reader
+    r"|<[A-Za-z/!][^<>\n]{0,300}>"  # a tag
+    r"|[\u200b\u200c\u200d\u2060\ufeff\u00ad\r]",  # invisible characters, CR of CRLF
+    re.S | re.I,
+)
 
-_HTML_TAG = re.compile(r"<[A-Za-z/!][^<>\n]{0,300}>")
 _HTML_ENTITY = re.compile(r"&(?:[A-Za-z]{2,8}|#\d{1,6}|#x[0-9A-Fa-f]{1,6});")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
@@ -41,19 +47,46 @@ def to_simplified(text: str) -> str:
     return "".join(c if len(s := convert(c)) != 1 else s for c in text)
 
 
-def _blank(match: re.Match[str]) -> str:
-    return " " * len(match.group(0))
+_REMOVED_OR_ENTITY = re.compile(f"{_REMOVED.pattern}|(?P<entity>{_HTML_ENTITY.pattern})", re.S | re.I)
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    """Text with markup and invisible characters removed; ``origin[i]`` is the offset in the
+    original of clean character ``i`` (None when nothing was removed: offsets are the same)."""
+
+    text: str
+    origin: list[int] | None = None
+
+    def span_in_original(self, start: int, end: int) -> tuple[int, int]:
+        if self.origin is None:
+            return start, end
+        return self.origin[start], self.origin[end - 1] + 1 if end > start else self.origin[start]
+
+
+def clean(text: str) -> Cleaned:
+    """Remove tags, invisible characters and CRs; decode entities; keep the way back."""
+    if not _REMOVED.search(text) and not ("&" in text and _HTML_ENTITY.search(text)):
+        return Cleaned(text)
+    pieces: list[str] = []
+    origin: list[int] = []
+    pos = 0
+    for match in _REMOVED_OR_ENTITY.finditer(text):
+        pieces.append(text[pos:match.start()])
+        origin.extend(range(pos, match.start()))
+        if match.group("entity"):
+            decoded = html.unescape(match.group(0))
+            pieces.append(decoded)
+            origin.extend([match.start()] * len(decoded))
+        pos = match.end()
+    pieces.append(text[pos:])
+    origin.extend(range(pos, len(text)))
+    return Cleaned("".join(pieces), origin)
 
 
 def clean_view(text: str) -> str:
-    """The text as the rules read it: same length, simplified, normalised, markup blanked."""
-    view = text.translate(_TABLE)
-    if "<" in view:
-        view = _HTML_TAG.sub(_blank, view)
-    if "&" in view:
-        view = _HTML_ENTITY.sub(_blank, view)
-    view = view.replace("\r", " ")
-    return to_simplified(view)
+    """The clean text as the rules read it: same length, simplified, full-width made ASCII."""
+    return to_simplified(text.translate(_TABLE))
 
 
 def script_of(text: str) -> str:

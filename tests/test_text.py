@@ -1,0 +1,47 @@
+import pytest
+
+from dangjian.text import clean, clean_view, script_of, sentences, to_simplified
+
+
+def test_plain_text_needs_no_map():
+    cleaned = clean("全市党员56.1万名。")
+    assert cleaned.origin is None and cleaned.text == "全市党员56.1万名。"
+
+
+@pytest.mark.parametrize("original, clean_text", [
+    ("<p>党员<b>100</b>名</p>", "党员100名"),
+    ("党员1\u200b00名", "党员100名"),
+    ("党员100名\r\n", "党员100名\n"),
+    ("党员&#49;00名&amp;", "党员100名&"),
+    ("<script>var a = 1;</script>党员100名", "党员100名"),
+])
+def test_clean_removes_markup_and_maps_back(original, clean_text):
+    cleaned = clean(original)
+    assert cleaned.text == clean_text
+    start = cleaned.text.index("100名")
+    o_start, o_end = cleaned.span_in_original(start, start + 4)
+    assert original[o_start] in "1&" and original[o_end - 1] == "名"
+
+
+def test_view_keeps_length_and_simplifies():
+    text = "寧波市黨員５６．１萬名\u3000（一）"
+    view = clean_view(text)
+    assert len(view) == len(text)
+    assert view.startswith("宁波市党员56.1万名 ")
+
+
+def test_to_simplified_keeps_length_even_for_phrases():
+    for text in ("後來的發展", "乾隆年間", "著作權"):
+        assert len(to_simplified(text)) == len(text)
+
+
+def test_script_detection():
+    assert script_of("寧波市黨員數量") == "traditional"
+    assert script_of("宁波市党员数量") == "simplified"
+    assert script_of("1234 abc") == "simplified"
+
+
+def test_sentences_split_after_full_stops_and_lines():
+    view = "第一句。第二句！\n第三行"
+    spans = [view[s.start:s.end] for s in sentences(view)]
+    assert spans == ["第一句。", "第二句！", "第三行"]
