@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 
 from dangjian import EXTRACTOR_VERSION, __version__
 from dangjian.diff import diff_metrics
+from dangjian.lock import output_lock
 from schemas.tables import TABLES, arrow_schema, schema_fingerprint
 
 RELEASES = "releases"
@@ -64,11 +65,8 @@ def releases_dir(output: Path) -> Path:
 
 
 def latest_version(output: Path) -> str | None:
-    pointer = releases_dir(output) / LATEST
-    if pointer.is_file():
-        version = pointer.read_text(encoding="utf-8").strip()
-        if (releases_dir(output) / version / "manifest.json").is_file():
-            return version
+    """The newest published release. The folders are the truth; LATEST is a pointer for readers
+    that may lag behind after a crash, and is mended by the next run."""
     versions = list_versions(output)
     return versions[-1] if versions else None
 
@@ -130,9 +128,28 @@ def read_manifest(output: Path, version: str) -> dict[str, Any]:
 
 
 def publish(output: Path, tables: dict[str, pd.DataFrame], corpus_hash: str,
-            run: dict[str, Any] | None = None) -> PublishResult:
-    """Write a new release unless its tables equal the latest one's; rebuild the DuckDB file."""
-    output = Path(output)
+            run: dict[str, Any] | None = None, lock_timeout: float = 600.0) -> PublishResult:
+    """Write a new release unless its tables equal the latest one's; rebuild the DuckDB file.
+
+    Holds the output folder's lock throughout, so two runs never interleave their writes.
+    """
+    with output_lock(Path(output), timeout=lock_timeout):
+        _remove_leftovers(releases_dir(Path(output)))
+        return _publish(Path(output), tables, corpus_hash, run)
+
+
+def _remove_leftovers(root: Path) -> None:
+    """Staging folders of runs that died: under the lock, nobody else is writing them."""
+    if root.is_dir():
+        for path in root.glob(".*"):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.name.endswith(".tmp"):
+                path.unlink(missing_ok=True)
+
+
+def _publish(output: Path, tables: dict[str, pd.DataFrame], corpus_hash: str,
+             run: dict[str, Any] | None) -> PublishResult:
     root = releases_dir(output)
     root.mkdir(parents=True, exist_ok=True)
     payload = {name: table_bytes(name, tables[name]) for name in CONTENT_TABLES}
@@ -143,8 +160,7 @@ def publish(output: Path, tables: dict[str, pd.DataFrame], corpus_hash: str,
         parent_manifest["files"].get(f"{name}.parquet", {}).get("sha256") == _sha256(data)
         for name, data in payload.items()
     ):
-        if not (output / DUCKDB_FILE).is_file():
-            build_duckdb(output)
+        _mend_pointers(output, parent)
         rows = {name: len(tables[name]) for name in CONTENT_TABLES}
         return PublishResult(parent, root / parent, False, rows, parent_manifest.get("parent"))
 
@@ -186,6 +202,32 @@ def publish(output: Path, tables: dict[str, pd.DataFrame], corpus_hash: str,
     _write_atomic(root / LATEST, version + "\n")
     build_duckdb(output)
     return PublishResult(version, target, True, rows, parent)
+
+
+def _mend_pointers(output: Path, version: str) -> None:
+    """After a run that died between renaming a release into place and swapping the DuckDB file,
+    bring LATEST and the DuckDB file up to the newest release."""
+    pointer = releases_dir(output) / LATEST
+    if not pointer.is_file() or pointer.read_text(encoding="utf-8").strip() != version:
+        _write_atomic(pointer, version + "\n")
+    if duckdb_latest(output) != version:
+        build_duckdb(output)
+
+
+def duckdb_latest(output: Path) -> str | None:
+    """The latest release recorded in the DuckDB file, or None when it is missing or unreadable."""
+    path = Path(output) / DUCKDB_FILE
+    if not path.is_file():
+        return None
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            row = con.execute("SELECT version FROM releases WHERE is_latest").fetchone()
+        finally:
+            con.close()
+    except duckdb.Error:
+        return None
+    return row[0] if row else None
 
 
 def read_table(output: Path, version: str, table: str) -> pd.DataFrame:

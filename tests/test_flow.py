@@ -42,3 +42,24 @@ def test_release_flow_end_to_end(prefect_harness, raw_copy, tmp_path):
     again = release_flow(raw_dir=str(raw_copy), output_dir=str(out))
     assert not again.created and again.version == "1.0.0"
     assert list_versions(out) == ["1.0.0"]
+
+
+def test_quarantined_rows_publish_the_rest_or_fail_in_strict_mode(tmp_path):
+    import pyarrow.parquet as pq
+
+    from dangjian.pipeline import BatchResult
+    from flows.release import QuarantineError, validate_and_publish
+    from tests.test_publish import _tables
+    from tests.test_pipeline import _metric
+
+    doc = _tables()["documents"].to_dict("records")[0]
+    result = BatchResult(documents=[doc], metrics=[_metric(), _metric(metric_id="bad", unit="个",
+                                                                      qualifier="roughly")])
+    with pytest.raises(QuarantineError, match="1 rows failed validation"):
+        validate_and_publish.fn(str(tmp_path / "strict"), result, "c" * 64, True)
+    assert not (tmp_path / "strict" / "releases").exists()
+    summary = validate_and_publish.fn(str(tmp_path / "lenient"), result, "c" * 64, False)
+    assert summary.metrics == 1 and summary.quarantined == 1 and summary.created
+    quarantine = pq.read_table(tmp_path / "lenient" / "releases" / "1.0.0" / "quarantine.parquet")
+    row = quarantine.to_pylist()[0]
+    assert row["table"] == "metrics" and "qualifier" in row["reason"] and '"bad"' in row["row"]
