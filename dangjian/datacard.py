@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+import duckdb
 
 from schemas.catalog import load_catalog
 from schemas.tables import TABLES, arrow_schema
@@ -44,17 +44,29 @@ def datapackage(manifest: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _counts(series: pd.Series, limit: int = 12) -> str:
-    counts = series.fillna("(none)").value_counts().sort_index(kind="stable")
-    counts = counts.sort_values(ascending=False, kind="stable").head(limit)
-    return "\n".join(f"| {key} | {value} |" for key, value in counts.items()) or "| – | 0 |"
+def _counts(folder: Path, column: str, limit: int = 12) -> list[tuple[str, int]]:
+    """Rows of metrics.parquet by a column, most first, counted by DuckDB (any size)."""
+    path = str(folder / "metrics.parquet").replace("'", "''")
+    con = duckdb.connect()
+    try:
+        return con.execute(
+            f"SELECT coalesce(CAST({column} AS VARCHAR), '(none)') AS k, count(*) AS n "
+            f"FROM read_parquet('{path}') GROUP BY k ORDER BY n DESC, k LIMIT {int(limit)}"
+        ).fetchall()
+    finally:
+        con.close()
 
 
-def datacard(manifest: dict[str, Any], tables: dict[str, pd.DataFrame]) -> str:
-    metrics, documents = tables["metrics"], tables["documents"]
+def _table(rows: list[tuple[str, int]], header: str) -> list[str]:
+    lines = [f"| {header} | rows |", "|---|---|"]
+    return lines + ([f"| {k} | {n} |" for k, n in rows] or ["| – | 0 |"])
+
+
+def datacard(folder: Path, manifest: dict[str, Any]) -> str:
     version = manifest["version"]
+    files = manifest["files"]
     catalog = {entry.id: entry.name_en for entry in load_catalog()}
-    metric_counts = metrics["metric"].value_counts() if len(metrics) else pd.Series(dtype=int)
+    by_metric = _counts(folder, "metric", limit=1000)
     lines = [
         f"# Dangjian Metrics release {version}",
         "",
@@ -66,8 +78,8 @@ def datacard(manifest: dict[str, Any], tables: dict[str, pd.DataFrame]) -> str:
         "",
         "| table | rows | file sha256 |",
         "|---|---|---|",
-        *(f"| {t} | {i['rows']} | `{i['sha256'][:16]}…` |"
-          for t, i in ((n[:-8], manifest['files'][n]) for n in sorted(manifest['files']))),
+        *(f"| {name.removesuffix('.parquet')} | {info['rows']} | `{info['sha256'][:16]}…` |"
+          for name, info in sorted(files.items())),
         "",
         "Every metric row carries its provenance: `doc_id` (sha256 of the raw file), "
         "`char_start`/`char_end` (code-point offsets into the decoded text, so that "
@@ -75,20 +87,21 @@ def datacard(manifest: dict[str, Any], tables: dict[str, pd.DataFrame]) -> str:
         "",
         "## Metrics by kind",
         "",
-        "| quantity_kind | rows |", "|---|---|", _counts(metrics.get("quantity_kind", pd.Series(dtype=str))),
+        *_table(_counts(folder, "quantity_kind"), "quantity_kind"),
         "",
         "## Metrics by place",
         "",
-        "| geography | rows |", "|---|---|", _counts(metrics.get("geography", pd.Series(dtype=str))),
+        *_table(_counts(folder, "geography"), "geography"),
         "",
         "## Metrics by catalog id",
         "",
         "| metric | name | rows |", "|---|---|---|",
-        *(f"| {k} | {catalog.get(k, 'not in the catalog')} | {v} |"
-          for k, v in sorted(metric_counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+        *(f"| {k} | {catalog.get(k, 'not in the catalog')} | {n} |" for k, n in by_metric),
         "",
-        f"Documents: {len(documents)}; rejected files: {len(tables['rejected'])}; "
-        f"quarantined rows: {len(tables['quarantine'])}.",
+        f"Documents: {files['documents.parquet']['rows']}; rejected files: "
+        f"{files['rejected.parquet']['rows']}; quarantined rows: "
+        f"{files['quarantine.parquet']['rows']}; changes against the parent: "
+        f"{files.get('changes.parquet', {}).get('rows', 0)}.",
         "",
         "## Columns",
         "",
@@ -118,7 +131,7 @@ def datacard(manifest: dict[str, Any], tables: dict[str, pd.DataFrame]) -> str:
     return "\n".join(lines)
 
 
-def write_datacard(folder: Path, manifest: dict[str, Any], tables: dict[str, pd.DataFrame]) -> None:
+def write_datacard(folder: Path, manifest: dict[str, Any]) -> None:
     (folder / "datapackage.json").write_text(
         json.dumps(datapackage(manifest), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    (folder / "README.md").write_text(datacard(manifest, tables), encoding="utf-8")
+    (folder / "README.md").write_text(datacard(folder, manifest), encoding="utf-8")

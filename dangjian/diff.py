@@ -1,90 +1,102 @@
 """What changed between two releases, number by number.
 
-Rows are matched by ``metric_id`` (a hash of document and span), so a mention that kept its place
-in an unchanged text is the same row in both releases. The cause is told from what differs:
-a document whose bytes changed (``source text changed``), a document added or removed, the
-extractor version, or else the rules' output under the same version (``rules or catalog changed``).
+Rows are matched by ``metric_id`` (a hash of file, document and span), so a mention that kept its
+place in an unchanged text is the same row in both releases. The cause is told from what
+differs: a document added or removed, a document whose bytes changed (``source text changed``),
+the extractor version, or else the rules' output under the same version (``rules or catalog
+changed``). DuckDB joins the two Parquet files, so releases of any size diff in bounded memory.
 """
 from __future__ import annotations
 
-import json
-import math
-from typing import Any
+from pathlib import Path
 
-import pandas as pd
+import duckdb
+import pyarrow
+import pyarrow.parquet as pq
+
+from schemas.tables import arrow_schema
 
 COMPARED = ("value", "value_high", "unit", "qualifier", "quantity_kind", "statistic", "subject",
             "metric", "geography", "period", "extractor")
+MEMORY_LIMIT = "1GB"
 
 
-def _same(a: Any, b: Any) -> bool:
-    missing_a = a is None or (isinstance(a, float) and math.isnan(a))
-    missing_b = b is None or (isinstance(b, float) and math.isnan(b))
-    return (missing_a and missing_b) or (not missing_a and not missing_b and a == b)
+def _sql(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
 
 
-def _plain(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return value.item() if hasattr(value, "item") else value
+def changes_query(old: Path, new: Path) -> str:
+    """SQL over two release folders that yields the changes table, in its column order."""
+    differs = ", ".join(
+        f"CASE WHEN o.{c} IS DISTINCT FROM n.{c} THEN '{c}' END" for c in COMPARED)
+    fields_json = ", ".join(f"'{c}', {{side}}.{c}" for c in COMPARED)
+    return f"""
+    WITH o AS (SELECT * FROM read_parquet({_sql(old / 'metrics.parquet')})),
+         n AS (SELECT * FROM read_parquet({_sql(new / 'metrics.parquet')})),
+         od AS (SELECT source_file, doc_id FROM read_parquet({_sql(old / 'documents.parquet')})),
+         nd AS (SELECT source_file, doc_id FROM read_parquet({_sql(new / 'documents.parquet')})),
+         versions AS (SELECT (SELECT min(extractor_version) FROM o) AS ov,
+                             (SELECT min(extractor_version) FROM n) AS nv),
+         joined AS (
+           SELECT CASE WHEN o.metric_id IS NULL THEN 'added'
+                       WHEN n.metric_id IS NULL THEN 'removed' ELSE 'changed' END AS change,
+                  coalesce(n.metric_id, o.metric_id) AS metric_id,
+                  coalesce(n.source_file, o.source_file) AS source_file,
+                  coalesce(n.char_start, o.char_start) AS char_start,
+                  coalesce(n.quote, o.quote) AS quote,
+                  CASE WHEN o.metric_id IS NULL OR n.metric_id IS NULL THEN ''
+                       ELSE concat_ws(',', {differs}) END AS fields,
+                  CASE WHEN o.metric_id IS NOT NULL
+                       THEN CAST(json_object({fields_json.format(side='o')}) AS VARCHAR) END AS old,
+                  CASE WHEN n.metric_id IS NOT NULL
+                       THEN CAST(json_object({fields_json.format(side='n')}) AS VARCHAR) END AS new
+           FROM o FULL OUTER JOIN n USING (metric_id))
+    SELECT j.change, j.metric_id, j.source_file, j.char_start, j.quote, j.fields, j.old, j.new,
+           CASE WHEN od.doc_id IS NULL THEN 'document added'
+                WHEN nd.doc_id IS NULL THEN 'document removed'
+                WHEN od.doc_id <> nd.doc_id THEN 'source text changed'
+                WHEN versions.ov IS DISTINCT FROM versions.nv THEN 'extractor changed'
+                ELSE 'rules or catalog changed' END AS cause
+    FROM joined j CROSS JOIN versions
+    LEFT JOIN od ON od.source_file = j.source_file
+    LEFT JOIN nd ON nd.source_file = j.source_file
+    WHERE j.change <> 'changed' OR j.fields <> ''
+    ORDER BY j.source_file, j.char_start, j.metric_id, j.change
+    """
 
 
-def _cause(source_file: str, old_docs: dict[str, str], new_docs: dict[str, str],
-           old_version: str | None, new_version: str | None) -> str:
-    if source_file not in old_docs:
-        return "document added"
-    if source_file not in new_docs:
-        return "document removed"
-    if old_docs[source_file] != new_docs[source_file]:
-        return "source text changed"
-    if old_version != new_version:
-        return "extractor changed"
-    return "rules or catalog changed"
+def write_changes(old: Path | None, new: Path, target: Path) -> int:
+    """Write the changes table of release folder ``new`` against ``old`` (None: no parent)."""
+    schema = arrow_schema("changes").with_metadata({"dangjian.table": "changes"})
+    rows = 0
+    with pq.ParquetWriter(target, schema, compression="zstd", use_dictionary=True) as writer:
+        if old is not None:
+            con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 2})
+            try:
+                reader = con.sql(changes_query(Path(old), Path(new))).to_arrow_reader(65536)
+                for batch in reader:
+                    table = pyarrow.Table.from_batches([batch]).cast(schema)
+                    writer.write_table(table)
+                    rows += table.num_rows
+            finally:
+                con.close()
+        if rows == 0:
+            writer.write_table(schema.empty_table())
+    return rows
 
 
-def diff_metrics(old: pd.DataFrame, new: pd.DataFrame, old_documents: pd.DataFrame,
-                 new_documents: pd.DataFrame) -> list[dict[str, Any]]:
-    """Change rows: ``added``, ``removed`` and ``changed`` metrics with fields and cause."""
-    old_docs = dict(zip(old_documents["source_file"], old_documents["doc_id"]))
-    new_docs = dict(zip(new_documents["source_file"], new_documents["doc_id"]))
-    old_version = _first(old, "extractor_version")
-    new_version = _first(new, "extractor_version")
-    old_rows = {r["metric_id"]: r for r in old.to_dict("records")}
-    new_rows = {r["metric_id"]: r for r in new.to_dict("records")}
-    changes: list[dict[str, Any]] = []
-    for metric_id in sorted(old_rows.keys() | new_rows.keys()):
-        before, after = old_rows.get(metric_id), new_rows.get(metric_id)
-        row = after or before
-        assert row is not None
-        if before is None or after is None:
-            kind = "added" if before is None else "removed"
-            fields: list[str] = []
-        else:
-            fields = [f for f in COMPARED if not _same(before.get(f), after.get(f))]
-            if not fields:
-                continue
-            kind = "changed"
-        changes.append({
-            "change": kind,
-            "metric_id": metric_id,
-            "source_file": row["source_file"],
-            "char_start": int(row["char_start"]),
-            "quote": row["quote"],
-            "fields": ",".join(fields),
-            "old": json.dumps({f: _plain(before.get(f)) for f in (fields or COMPARED)},
-                              ensure_ascii=False, sort_keys=True) if before else None,
-            "new": json.dumps({f: _plain(after.get(f)) for f in (fields or COMPARED)},
-                              ensure_ascii=False, sort_keys=True) if after else None,
-            "cause": _cause(row["source_file"], old_docs, new_docs, old_version, new_version),
-        })
-    return changes
+def diff_releases(old: Path, new: Path) -> list[dict]:
+    """The changes between two release folders as rows (for the command line)."""
+    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT})
+    try:
+        cursor = con.execute(changes_query(Path(old), Path(new)))
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+    finally:
+        con.close()
 
 
-def _first(df: pd.DataFrame, column: str) -> str | None:
-    return str(df[column].iloc[0]) if len(df) and column in df else None
-
-
-def summarize(changes: list[dict[str, Any]]) -> dict[str, int]:
+def summarize(changes: list[dict]) -> dict[str, int]:
     counts = {"added": 0, "removed": 0, "changed": 0}
     for change in changes:
         counts[change["change"]] += 1

@@ -37,9 +37,10 @@ class BatchResult:
         self.rejected += other.rejected
 
 
-def metric_id(doc_id: str, start: int, end: int) -> str:
-    """Stable id of a mention: the same span of the same document text keeps it."""
-    return hashlib.sha256(f"{doc_id}:{start}:{end}".encode()).hexdigest()[:20]
+def metric_id(source_file: str, doc_id: str, start: int, end: int) -> str:
+    """Stable id of a mention: the same span of the same text in the same file keeps it (two
+    files with identical bytes are two documents, so the file name is part of the id)."""
+    return hashlib.sha256(f"{source_file}\0{doc_id}:{start}:{end}".encode()).hexdigest()[:20]
 
 
 def _to_original(mentions: list[Mention], cleaned: Cleaned, original: str) -> list[Mention]:
@@ -74,7 +75,7 @@ def document_rows(doc: RawDocument, meta: dict[str, str] | None) -> tuple[dict[s
 
 def metric_row(doc: RawDocument, m: Mention) -> dict[str, Any]:
     return {
-        "metric_id": metric_id(doc.doc_id, m.start, m.end),
+        "metric_id": metric_id(doc.source_file, doc.doc_id, m.start, m.end),
         "doc_id": doc.doc_id, "source_file": doc.source_file,
         "char_start": m.start, "char_end": m.end, "quote": m.quote, "context": m.context,
         "value": m.value, "value_high": m.value_high, "unit": m.unit, "qualifier": m.qualifier,
@@ -160,3 +161,34 @@ def validate(table: str, df: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str,
 def _check_names(model: type[pa.DataFrameModel]) -> dict[str, str]:
     """Names of the model's dataframe-level checks, by their error message."""
     return {check.error: check.name for check in model.to_schema().checks if check.error}
+
+
+@dataclass(frozen=True)
+class BatchCounts:
+    """What a staged batch reports back to the flow: counts only, never rows."""
+
+    files: int
+    documents: int
+    metrics: int
+    rejected: int
+    quarantined: int
+    quarantine_reasons: tuple[str, ...]
+
+
+def stage_batch(raw_dir: Path, source_files: list[str], index: int, workdir: Path,
+                metadata: dict[str, dict[str, str]]) -> BatchCounts:
+    """Process a batch, validate its rows and write them as parts ``index`` of the run's tables."""
+    from dangjian.staging import write_part
+
+    result = process_batch(raw_dir, source_files, metadata)
+    quarantine: list[dict[str, Any]] = []
+    counts = {}
+    for table in ("documents", "metrics", "rejected"):
+        good, bad = validate(table, frame(table, getattr(result, table)))
+        quarantine += bad
+        counts[table] = write_part(workdir, table, index, good)
+    checked, _ = validate("quarantine", frame("quarantine", quarantine))
+    write_part(workdir, "quarantine", index, checked)
+    reasons = tuple(sorted({f"{q['table']}: {q['reason']}" for q in quarantine}))
+    return BatchCounts(len(source_files), counts["documents"], counts["metrics"],
+                       counts["rejected"], len(quarantine), reasons)

@@ -18,7 +18,6 @@ Tables carry no run times, run ids or host names, so the same input and code giv
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -28,17 +27,17 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import duckdb
 import pandas as pd
-import pyarrow
-import pyarrow.parquet as pq
 
 from dangjian import EXTRACTOR_VERSION, __version__
-from dangjian.diff import diff_metrics
+from dangjian.datacard import write_datacard
+from dangjian.diff import write_changes
 from dangjian.lock import output_lock
-from schemas.tables import TABLES, arrow_schema, schema_fingerprint
+from dangjian.staging import assemble, file_sha256, new_workdir, parts, remove_dead_workdirs, write_part
+from schemas.tables import TABLES, schema_fingerprint
 
 RELEASES = "releases"
 LATEST = "LATEST"
@@ -46,9 +45,8 @@ DUCKDB_FILE = "dangjian.duckdb"
 TABLE_NAMES = tuple(TABLES)
 #: The tables built from raw/; ``changes`` is derived from them and the parent release.
 CONTENT_TABLES = ("documents", "metrics", "quarantine", "rejected")
-SORT_KEYS = {"documents": ["source_file"], "metrics": ["source_file", "char_start", "char_end"],
-             "quarantine": ["table", "source_file", "char_start", "check", "row"],
-             "rejected": ["source_file"], "changes": ["source_file", "char_start", "metric_id"]}
+#: Called with the staged release folder and its manifest before it is renamed into place.
+Decorator = Callable[[Path, dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -97,22 +95,6 @@ def next_version(parent: str | None, parent_fingerprint: str | None, fingerprint
     return f"{major}.{minor + 1}.0"
 
 
-def table_bytes(table: str, df: pd.DataFrame) -> bytes:
-    """A table as Parquet bytes: sorted rows, the model's schema, fixed writer settings."""
-    keys = [k for k in SORT_KEYS[table] if k in df.columns]
-    ordered = df.sort_values(keys, kind="stable", na_position="first").reset_index(drop=True)
-    schema = arrow_schema(table)
-    arrow = pyarrow.Table.from_pandas(ordered, schema=schema, preserve_index=False)
-    arrow = arrow.replace_schema_metadata({"dangjian.table": table})
-    sink = pyarrow.BufferOutputStream()
-    pq.write_table(arrow, sink, compression="zstd", use_dictionary=True, write_statistics=True)
-    return sink.getvalue().to_pybytes()
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def git_commit(start: Path | None = None) -> str | None:
     """The commit of the code, when it runs from a git checkout."""
     try:
@@ -128,80 +110,96 @@ def read_manifest(output: Path, version: str) -> dict[str, Any]:
 
 
 def publish(output: Path, tables: dict[str, pd.DataFrame], corpus_hash: str,
-            run: dict[str, Any] | None = None, lock_timeout: float = 600.0) -> PublishResult:
-    """Write a new release unless its tables equal the latest one's; rebuild the DuckDB file.
+            run: dict[str, Any] | None = None, lock_timeout: float = 600.0,
+            decorators: list[Decorator] | None = None) -> PublishResult:
+    """Publish tables held in memory (small corpora and tests): one part each."""
+    workdir = new_workdir(Path(output))
+    try:
+        for name in CONTENT_TABLES:
+            write_part(workdir, name, 0, tables[name])
+        return publish_parts(output, workdir, corpus_hash, run, lock_timeout, decorators)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def publish_parts(output: Path, workdir: Path, corpus_hash: str, run: dict[str, Any] | None = None,
+                  lock_timeout: float = 600.0,
+                  decorators: list[Decorator] | None = None) -> PublishResult:
+    """Assemble a run's parts into a new release, unless its tables equal the latest release's.
 
     Holds the output folder's lock throughout, so two runs never interleave their writes.
     """
-    with output_lock(Path(output), timeout=lock_timeout):
-        _remove_leftovers(releases_dir(Path(output)))
-        return _publish(Path(output), tables, corpus_hash, run)
+    output = Path(output)
+    with output_lock(output, timeout=lock_timeout):
+        root = releases_dir(output)
+        root.mkdir(parents=True, exist_ok=True)
+        _remove_leftovers(root)
+        remove_dead_workdirs(output)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
+        try:
+            return _publish(output, workdir, staging, corpus_hash, run, decorators or [])
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def _remove_leftovers(root: Path) -> None:
     """Staging folders of runs that died: under the lock, nobody else is writing them."""
-    if root.is_dir():
-        for path in root.glob(".*"):
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            elif path.name.endswith(".tmp"):
-                path.unlink(missing_ok=True)
+    for path in root.glob(".*"):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.name.endswith(".tmp"):
+            path.unlink(missing_ok=True)
 
 
-def _publish(output: Path, tables: dict[str, pd.DataFrame], corpus_hash: str,
-             run: dict[str, Any] | None) -> PublishResult:
+def _publish(output: Path, workdir: Path, staging: Path, corpus_hash: str,
+             run: dict[str, Any] | None, decorators: list[Decorator]) -> PublishResult:
     root = releases_dir(output)
-    root.mkdir(parents=True, exist_ok=True)
-    payload = {name: table_bytes(name, tables[name]) for name in CONTENT_TABLES}
+    files: dict[str, dict[str, Any]] = {}
+    for name in CONTENT_TABLES:
+        rows, digest, size = assemble(name, parts(workdir, name), staging / f"{name}.parquet")
+        files[f"{name}.parquet"] = {"sha256": digest, "bytes": size, "rows": rows}
     parent = latest_version(output)
-    fingerprint = schema_fingerprint()
     parent_manifest = read_manifest(output, parent) if parent else None
-    if parent_manifest and all(
-        parent_manifest["files"].get(f"{name}.parquet", {}).get("sha256") == _sha256(data)
-        for name, data in payload.items()
-    ):
+    if parent_manifest and all(parent_manifest["files"].get(name, {}).get("sha256") == info["sha256"]
+                               for name, info in files.items()):
         _mend_pointers(output, parent)
-        rows = {name: len(tables[name]) for name in CONTENT_TABLES}
-        return PublishResult(parent, root / parent, False, rows, parent_manifest.get("parent"))
+        return PublishResult(parent, root / parent, False, _rows(files),
+                             parent_manifest.get("parent"))
 
-    tables = {**tables, "changes": changes_against(output, parent, tables)}
-    payload["changes"] = table_bytes("changes", tables["changes"])
-    rows = {name: len(tables[name]) for name in TABLE_NAMES}
+    rows = write_changes(root / parent if parent else None, staging, staging / "changes.parquet")
+    path = staging / "changes.parquet"
+    files["changes.parquet"] = {"sha256": file_sha256(path), "bytes": path.stat().st_size, "rows": rows}
+    fingerprint = schema_fingerprint()
     version = next_version(parent, parent_manifest and parent_manifest.get("schema_fingerprint"),
                            fingerprint)
-    staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=root))
-    try:
-        files = {}
-        for name, data in payload.items():
-            (staging / f"{name}.parquet").write_bytes(data)
-            files[f"{name}.parquet"] = {"sha256": _sha256(data), "bytes": len(data), "rows": rows[name]}
-        manifest = {
-            "version": version,
-            "parent": parent,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "code_version": {"package": __version__, "extractor": EXTRACTOR_VERSION,
-                             "git_commit": git_commit()},
-            "input_corpus_hash": corpus_hash,
-            "schema_fingerprint": fingerprint,
-            "files": files,
-            "run": {"host": platform.node(), "python": platform.python_version(), **(run or {})},
-        }
-        (staging / "manifest.json").write_text(
-            json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        from dangjian.datacard import write_datacard  # late import: the card reads the tables
-
-        write_datacard(staging, manifest, tables)
-        os.chmod(staging, 0o755)
-        target = root / version
-        if target.exists():
-            raise FileExistsError(f"release {version} already exists: releases are never rewritten")
-        os.rename(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    manifest = {
+        "version": version,
+        "parent": parent,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "code_version": {"package": __version__, "extractor": EXTRACTOR_VERSION,
+                         "git_commit": git_commit()},
+        "input_corpus_hash": corpus_hash,
+        "schema_fingerprint": fingerprint,
+        "files": files,
+        "run": {"host": platform.node(), "python": platform.python_version(), **(run or {})},
+    }
+    write_datacard(staging, manifest)
+    for decorate in decorators:
+        decorate(staging, manifest)
+    (staging / "manifest.json").write_text(
+        json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.chmod(staging, 0o755)
+    target = root / version
+    if target.exists():
+        raise FileExistsError(f"release {version} already exists: releases are never rewritten")
+    os.rename(staging, target)
     _write_atomic(root / LATEST, version + "\n")
     build_duckdb(output)
-    return PublishResult(version, target, True, rows, parent)
+    return PublishResult(version, target, True, _rows(files), parent)
+
+
+def _rows(files: dict[str, dict[str, Any]]) -> dict[str, int]:
+    return {name.removesuffix(".parquet"): info["rows"] for name, info in files.items()}
 
 
 def _mend_pointers(output: Path, version: str) -> None:
@@ -228,24 +226,6 @@ def duckdb_latest(output: Path) -> str | None:
     except duckdb.Error:
         return None
     return row[0] if row else None
-
-
-def read_table(output: Path, version: str, table: str) -> pd.DataFrame:
-    path = releases_dir(output) / version / f"{table}.parquet"
-    if not path.is_file():
-        return pd.DataFrame({name: pd.Series(dtype=object) for name in arrow_schema(table).names})
-    return pq.read_table(path).to_pandas()
-
-
-def changes_against(output: Path, parent: str | None, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """The changes table of a new release against its parent (empty for the first release)."""
-    from dangjian.pipeline import frame
-
-    if parent is None:
-        return frame("changes", [])
-    rows = diff_metrics(read_table(output, parent, "metrics"), tables["metrics"],
-                        read_table(output, parent, "documents"), tables["documents"])
-    return frame("changes", rows)
 
 
 def _write_atomic(path: Path, text: str) -> None:

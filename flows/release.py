@@ -2,10 +2,13 @@
 
 Only orchestration lives here; every step is a plain function of the ``dangjian`` package.
 Documents are processed in batches, one task per batch, because a Prefect task run costs tens of
-milliseconds: one task per document would cost more than the extraction itself.
+milliseconds: one task per document would cost more than the extraction itself. Batch tasks write
+their rows as Parquet parts and return counts, so the flow never holds the corpus in memory and
+batches can run on other processes or machines (Dask) that share the output folder.
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -16,8 +19,9 @@ from prefect.logging import get_run_logger
 
 from dangjian.corpus import corpus_hash, list_raw
 from dangjian.documents import load_metadata
-from dangjian.pipeline import BatchResult, frame, process_batch, validate
-from dangjian.publish import publish
+from dangjian.pipeline import BatchCounts, stage_batch
+from dangjian.publish import DUCKDB_FILE, publish_parts
+from dangjian.staging import new_workdir
 
 DEFAULT_BATCH_SIZE = 200
 ProgressCallback = Callable[[int, int], None]
@@ -44,36 +48,19 @@ class QuarantineError(RuntimeError):
 
 
 @task(name="scan-corpus")
-def scan_corpus(raw_dir: str) -> tuple[list[str], dict[str, dict[str, str]], str]:
+def scan_corpus(raw_dir: str) -> tuple[list[str], str]:
     files = list_raw(Path(raw_dir))
-    return files, load_metadata(Path(raw_dir)), corpus_hash(Path(raw_dir), files)
+    return files, corpus_hash(Path(raw_dir), files)
 
 
 @task(name="extract-batch")
-def extract_batch(raw_dir: str, files: list[str], metadata: dict[str, dict[str, str]]) -> BatchResult:
-    return process_batch(Path(raw_dir), files, metadata)
+def extract_batch(raw_dir: str, files: list[str], index: int, workdir: str) -> BatchCounts:
+    return stage_batch(Path(raw_dir), files, index, Path(workdir), load_metadata(Path(raw_dir)))
 
 
-@task(name="validate-and-publish")
-def validate_and_publish(output_dir: str, result: BatchResult, digest: str,
-                         strict: bool) -> ReleaseSummary:
-    documents, q_docs = validate("documents", frame("documents", result.documents))
-    metrics, q_metrics = validate("metrics", frame("metrics", result.metrics))
-    rejected, q_rejected = validate("rejected", frame("rejected", result.rejected))
-    quarantine_rows = q_docs + q_metrics + q_rejected
-    if strict and quarantine_rows:
-        reasons = sorted({f"{q['table']}: {q['reason']}" for q in quarantine_rows})
-        raise QuarantineError(f"{len(quarantine_rows)} rows failed validation: " + "; ".join(reasons[:5]))
-    quarantine, _ = validate("quarantine", frame("quarantine", quarantine_rows))
-    tables = {"documents": documents, "metrics": metrics, "quarantine": quarantine,
-              "rejected": rejected}
-    published = publish(Path(output_dir), tables, digest)
-    return ReleaseSummary(
-        documents=len(documents), rejected=len(rejected), metrics=len(metrics),
-        quarantined=len(quarantine), version=published.version, created=published.created,
-        parent=published.parent, path=str(published.path),
-        duckdb=str(Path(output_dir) / "dangjian.duckdb"),
-    )
+@task(name="publish-release")
+def publish_release(output_dir: str, workdir: str, digest: str) -> Any:
+    return publish_parts(Path(output_dir), Path(workdir), digest)
 
 
 def batches(files: list[str], size: int) -> list[list[str]]:
@@ -88,24 +75,42 @@ def release_flow(raw_dir: str = "raw", output_dir: str = "output",
                  progress: ProgressCallback | None = None) -> ReleaseSummary:
     """Build a release of the dataset from the texts in ``raw_dir`` into ``output_dir``."""
     logger = get_run_logger()
-    files, metadata, digest = scan_corpus(raw_dir)
+    files, digest = scan_corpus(raw_dir)
     chunks = batches(files, batch_size)
     logger.info("%d files in %d batches", len(files), len(chunks))
-    futures = [extract_batch.submit(raw_dir, chunk, metadata) for chunk in chunks]
-    merged: dict[int, BatchResult] = {}
-    done = 0
-    index = {id(f): i for i, f in enumerate(futures)}
-    if progress:
-        progress(0, len(files))
-    for future in as_completed(futures):
-        merged[index[id(future)]] = future.result()
-        done += len(chunks[index[id(future)]])
-        if progress:
-            progress(done, len(files))
-    result = BatchResult()
-    for i in range(len(chunks)):  # batch order, not completion order: reproducible tables
-        result.extend(merged[i])
-    summary = validate_and_publish(output_dir, result, digest, strict)
+    workdir = new_workdir(Path(output_dir))
+    try:
+        counts = _run_batches(raw_dir, chunks, str(workdir), progress)
+        quarantined = sum(c.quarantined for c in counts)
+        if strict and quarantined:
+            reasons = sorted({r for c in counts for r in c.quarantine_reasons})
+            raise QuarantineError(f"{quarantined} rows failed validation: " + "; ".join(reasons[:5]))
+        published = publish_release(output_dir, str(workdir), digest)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    summary = ReleaseSummary(
+        documents=published.rows["documents"], rejected=published.rows["rejected"],
+        metrics=published.rows["metrics"], quarantined=published.rows["quarantine"],
+        version=published.version, created=published.created, parent=published.parent,
+        path=str(published.path), duckdb=str(Path(output_dir) / DUCKDB_FILE),
+    )
     logger.info("release %s: %d documents, %d metrics", summary.version, summary.documents,
                 summary.metrics)
     return summary
+
+
+def _run_batches(raw_dir: str, chunks: list[list[str]], workdir: str,
+                 progress: ProgressCallback | None) -> list[BatchCounts]:
+    total = sum(len(c) for c in chunks)
+    futures = [extract_batch.submit(raw_dir, chunk, i, workdir) for i, chunk in enumerate(chunks)]
+    done = 0
+    counts: list[BatchCounts] = []
+    if progress:
+        progress(0, total)
+    for future in as_completed(futures):
+        result = future.result()
+        counts.append(result)
+        done += result.files
+        if progress:
+            progress(done, total)
+    return counts

@@ -25,7 +25,7 @@ SHA256 = r"^[0-9a-f]{64}$"
 class Documents(pa.DataFrameModel):
     """One row per raw file that was read as text."""
 
-    doc_id: Series[str] = pa.Field(str_matches=SHA256, unique=True,
+    doc_id: Series[str] = pa.Field(str_matches=SHA256,
                                    description="sha256 (hex) of the raw file's bytes")
     source_file: Series[str] = pa.Field(unique=True,
                                         description="path of the raw file relative to raw/")

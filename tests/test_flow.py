@@ -44,22 +44,29 @@ def test_release_flow_end_to_end(prefect_harness, raw_copy, tmp_path):
     assert list_versions(out) == ["1.0.0"]
 
 
-def test_quarantined_rows_publish_the_rest_or_fail_in_strict_mode(tmp_path):
+def test_quarantined_rows_publish_the_rest_or_fail_in_strict_mode(prefect_harness, raw_copy,
+                                                                 tmp_path, monkeypatch):
     import pyarrow.parquet as pq
 
-    from dangjian.pipeline import BatchResult
-    from flows.release import QuarantineError, validate_and_publish
-    from tests.test_publish import _tables
-    from tests.test_pipeline import _metric
+    import dangjian.pipeline as pipeline
+    from flows.release import QuarantineError
 
-    doc = _tables()["documents"].to_dict("records")[0]
-    result = BatchResult(documents=[doc], metrics=[_metric(), _metric(metric_id="bad", unit="个",
-                                                                      qualifier="roughly")])
+    real = pipeline.metric_row
+
+    def spoil(doc, mention):  # a rule bug that yields a row the schema refuses
+        row = real(doc, mention)
+        if row["quote"] == "32037个":
+            row["qualifier"] = "roughly"
+        return row
+
+    monkeypatch.setattr(pipeline, "metric_row", spoil)
     with pytest.raises(QuarantineError, match="1 rows failed validation"):
-        validate_and_publish.fn(str(tmp_path / "strict"), result, "c" * 64, True)
-    assert not (tmp_path / "strict" / "releases").exists()
-    summary = validate_and_publish.fn(str(tmp_path / "lenient"), result, "c" * 64, False)
-    assert summary.metrics == 1 and summary.quarantined == 1 and summary.created
-    quarantine = pq.read_table(tmp_path / "lenient" / "releases" / "1.0.0" / "quarantine.parquet")
-    row = quarantine.to_pylist()[0]
-    assert row["table"] == "metrics" and "qualifier" in row["reason"] and '"bad"' in row["row"]
+        release_flow(raw_dir=str(raw_copy), output_dir=str(tmp_path / "strict"), strict=True)
+    assert list_versions(tmp_path / "strict") == []
+    summary = release_flow(raw_dir=str(raw_copy), output_dir=str(tmp_path / "lenient"))
+    assert summary.quarantined == 1 and summary.created
+    folder = tmp_path / "lenient" / "releases" / "1.0.0"
+    row = pq.read_table(folder / "quarantine.parquet").to_pylist()[0]
+    assert row["table"] == "metrics" and "qualifier" in row["reason"] and row["quote"] == "32037个"
+    quotes = pq.read_table(folder / "metrics.parquet").column("quote").to_pylist()
+    assert "32037个" not in quotes and "56.1万名" in quotes

@@ -52,8 +52,9 @@ def test_nothing_is_lost_in_validation():
 
 
 def test_metric_id_is_stable_and_span_specific():
-    assert metric_id("a" * 64, 1, 4) == metric_id("a" * 64, 1, 4)
-    assert metric_id("a" * 64, 1, 4) != metric_id("a" * 64, 1, 5)
+    assert metric_id("a.txt", "a" * 64, 1, 4) == metric_id("a.txt", "a" * 64, 1, 4)
+    assert metric_id("a.txt", "a" * 64, 1, 4) != metric_id("a.txt", "a" * 64, 1, 5)
+    assert metric_id("a.txt", "a" * 64, 1, 4) != metric_id("copy.txt", "a" * 64, 1, 4)
 
 
 def test_batch_accounts_for_every_file(tmp_path):
