@@ -16,6 +16,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from dangjian import EXTRACTOR_VERSION
+from dangjian.cache import ExtractionCache
 from dangjian.corpus import RawDocument, Rejection, read_document
 from dangjian.documents import describe
 from dangjian.extract import Mention, extract
@@ -30,11 +31,13 @@ class BatchResult:
     documents: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    cached: int = 0
 
     def extend(self, other: "BatchResult") -> None:
         self.documents += other.documents
         self.metrics += other.metrics
         self.rejected += other.rejected
+        self.cached += other.cached
 
 
 def metric_id(source_file: str, doc_id: str, start: int, end: int) -> str:
@@ -85,24 +88,40 @@ def metric_row(doc: RawDocument, m: Mention) -> dict[str, Any]:
     }
 
 
-def process_batch(raw_dir: Path, source_files: list[str],
-                  metadata: dict[str, dict[str, str]]) -> BatchResult:
-    """Rows for a batch of corpus files; a file that cannot be read becomes a rejected row."""
+def process_batch(raw_dir: Path, source_files: list[str], metadata: dict[str, dict[str, str]],
+                  cache: ExtractionCache | None = None) -> BatchResult:
+    """Rows for a batch of corpus files; a file that cannot be read becomes a rejected row.
+
+    With a cache, a document whose bytes, name and metadata were seen by the same rules is not
+    extracted again.
+    """
     result = BatchResult()
     for source_file in source_files:
         item = read_document(raw_dir, source_file)
         if isinstance(item, Rejection):
             result.rejected.append(item.as_row())
             continue
-        try:
-            doc_row, mentions = document_rows(item, metadata.get(Path(source_file).name)
-                                              or metadata.get(source_file))
-        except Exception as exc:  # a rule bug must cost one file, not the run
-            result.rejected.append(Rejection(source_file, item.doc_id, None,
-                                             f"extraction_failed: {type(exc).__name__}: {exc}").as_row())
-            continue
+        meta = metadata.get(source_file) or metadata.get(Path(source_file).name)
+        key = cache.key(item.doc_id, source_file, meta) if cache else ""
+        hit = cache.get(key) if cache else None
+        if hit is not None:
+            doc_row, rows = hit
+            doc_row["published"] = pd.Timestamp(doc_row["published"]) if doc_row["published"] else None
+            result.cached += 1
+        else:
+            try:
+                doc_row, mentions = document_rows(item, meta)
+            except Exception as exc:  # a rule bug must cost one file, not the run
+                result.rejected.append(Rejection(
+                    source_file, item.doc_id, len(item.text.encode("utf-8")),
+                    f"extraction_failed: {type(exc).__name__}: {exc}").as_row())
+                continue
+            rows = [metric_row(item, m) for m in mentions]
+            if cache:
+                stored = {**doc_row, "published": _jsonable(doc_row["published"])}
+                cache.put(key, stored, rows)
         result.documents.append(doc_row)
-        result.metrics.extend(metric_row(item, m) for m in mentions)
+        result.metrics.extend(rows)
     return result
 
 
@@ -173,14 +192,16 @@ class BatchCounts:
     rejected: int
     quarantined: int
     quarantine_reasons: tuple[str, ...]
+    cached: int = 0
 
 
 def stage_batch(raw_dir: Path, source_files: list[str], index: int, workdir: Path,
-                metadata: dict[str, dict[str, str]]) -> BatchCounts:
+                metadata: dict[str, dict[str, str]],
+                cache: ExtractionCache | None = None) -> BatchCounts:
     """Process a batch, validate its rows and write them as parts ``index`` of the run's tables."""
     from dangjian.staging import write_part
 
-    result = process_batch(raw_dir, source_files, metadata)
+    result = process_batch(raw_dir, source_files, metadata, cache)
     quarantine: list[dict[str, Any]] = []
     counts = {}
     for table in ("documents", "metrics", "rejected"):
@@ -191,4 +212,4 @@ def stage_batch(raw_dir: Path, source_files: list[str], index: int, workdir: Pat
     write_part(workdir, "quarantine", index, checked)
     reasons = tuple(sorted({f"{q['table']}: {q['reason']}" for q in quarantine}))
     return BatchCounts(len(source_files), counts["documents"], counts["metrics"],
-                       counts["rejected"], len(quarantine), reasons)
+                       counts["rejected"], len(quarantine), reasons, result.cached)

@@ -10,6 +10,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -40,12 +41,23 @@ def cmd_release(args: argparse.Namespace) -> int:
     _prefect_env()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from flows.release import QuarantineError, release_flow
+    from dangjian.lock import LockTimeout
+    from flows.release import QuarantineError, release_flow, reporting_progress
+    from flows.runners import task_runner
 
     console = _console()
     if not Path(args.raw).is_dir():
         console.print(f"[red]error:[/] raw folder not found: {args.raw}")
         return 2
+    if args.dask_address and args.task_runner != "dask":
+        console.print("[red]error:[/] --dask-address needs --task-runner dask")
+        return 2
+    from dangjian.corpus import list_raw
+
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    runner = task_runner(args.task_runner, args.workers, args.dask_address,
+                         n_files=len(list_raw(Path(args.raw))))
+    flow = release_flow.with_options(task_runner=runner)
     with Progress(TextColumn("extracting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         task_id = bar.add_task("extract", total=None)
@@ -54,15 +66,20 @@ def cmd_release(args: argparse.Namespace) -> int:
             bar.update(task_id, completed=done, total=total)
 
         try:
-            summary = release_flow(raw_dir=args.raw, output_dir=args.output,
-                                   batch_size=args.batch_size, strict=args.strict, progress=progress)
+            with reporting_progress(progress):
+                summary = flow(raw_dir=args.raw, output_dir=args.output, batch_size=args.batch_size,
+                               strict=args.strict, cache=not args.no_cache)
         except QuarantineError as exc:
             console.print(f"[red]strict mode:[/] {exc}")
             return 1
+        except LockTimeout as exc:
+            console.print(f"[red]busy:[/] {exc}")
+            return 3
     state = "new release" if summary.created else "no change since release"
     console.print(f"[bold]{state} {summary.version}[/]"
                   + (f" (parent {summary.parent})" if summary.created and summary.parent else ""))
-    console.print(f"  documents   {summary.documents}   rejected files {summary.rejected}")
+    console.print(f"  documents   {summary.documents}   rejected files {summary.rejected}"
+                  f"   from cache {summary.cached}")
     console.print(f"  metrics     {summary.metrics}   quarantined rows {summary.quarantined}")
     console.print(f"  release     {summary.path}")
     console.print(f"  duckdb      {summary.duckdb}")
@@ -130,6 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="output", help="output folder (default: output)")
     p.add_argument("--batch-size", type=int, default=200, help="documents per task (default: 200)")
     p.add_argument("--strict", action="store_true", help="fail when any row is quarantined")
+    p.add_argument("--no-cache", action="store_true",
+                   help="extract every document again instead of reusing output/cache")
+    p.add_argument("--task-runner", choices=("auto", "process", "thread", "dask"), default="auto",
+                   help="where batches run: threads for a small corpus and processes for a large "
+                        "one (auto, the default), local processes, threads, or Dask")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes, threads or local Dask workers (default: CPU count)")
+    p.add_argument("--dask-address", default=None,
+                   help="scheduler of an existing Dask cluster, e.g. tcp://HOST:8786")
     p.set_defaults(func=cmd_release)
 
     p = sub.add_parser("extract", help="print the metrics of one text as a table",

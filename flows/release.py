@@ -9,7 +9,10 @@ batches can run on other processes or machines (Dask) that share the output fold
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,13 +21,33 @@ from prefect.futures import as_completed
 from prefect.logging import get_run_logger
 
 from dangjian.corpus import corpus_hash, list_raw
-from dangjian.documents import load_metadata
+from dangjian.cache import ExtractionCache
+from dangjian.documents import METADATA_FILE, load_metadata
 from dangjian.pipeline import BatchCounts, stage_batch
 from dangjian.publish import DUCKDB_FILE, publish_parts
 from dangjian.staging import new_workdir
 
 DEFAULT_BATCH_SIZE = 200
+CACHE_DIR = "cache"
 ProgressCallback = Callable[[int, int], None]
+# Not a flow parameter: parameters travel with the run context to worker processes and must
+# pickle, and a progress display cannot.
+_progress_callbacks: list[ProgressCallback] = []
+
+
+@contextmanager
+def reporting_progress(callback: ProgressCallback) -> Iterator[None]:
+    """Call ``callback(done, total)`` as batches finish, for flow runs in this block."""
+    _progress_callbacks.append(callback)
+    try:
+        yield
+    finally:
+        _progress_callbacks.remove(callback)
+
+
+def _report(done: int, total: int) -> None:
+    for callback in list(_progress_callbacks):
+        callback(done, total)
 
 
 @dataclass
@@ -38,6 +61,7 @@ class ReleaseSummary:
     parent: str | None
     path: str
     duckdb: str
+    cached: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,8 +78,21 @@ def scan_corpus(raw_dir: str) -> tuple[list[str], str]:
 
 
 @task(name="extract-batch")
-def extract_batch(raw_dir: str, files: list[str], index: int, workdir: str) -> BatchCounts:
-    return stage_batch(Path(raw_dir), files, index, Path(workdir), load_metadata(Path(raw_dir)))
+def extract_batch(raw_dir: str, files: list[str], index: int, workdir: str,
+                  cache_dir: str | None) -> BatchCounts:
+    cache = ExtractionCache(Path(cache_dir)) if cache_dir else None
+    return stage_batch(Path(raw_dir), files, index, Path(workdir), _metadata(raw_dir), cache)
+
+
+@lru_cache(maxsize=4)
+def _metadata_at(raw_dir: str, mtime: float) -> dict[str, dict[str, str]]:
+    return load_metadata(Path(raw_dir))
+
+
+def _metadata(raw_dir: str) -> dict[str, dict[str, str]]:
+    """The metadata file, read once per process and again only when it changes."""
+    path = Path(raw_dir) / METADATA_FILE
+    return _metadata_at(raw_dir, path.stat().st_mtime if path.exists() else 0.0)
 
 
 @task(name="publish-release")
@@ -72,15 +109,22 @@ def batches(files: list[str], size: int) -> list[list[str]]:
 @flow(name="dangjian-release", log_prints=False)
 def release_flow(raw_dir: str = "raw", output_dir: str = "output",
                  batch_size: int = DEFAULT_BATCH_SIZE, strict: bool = False,
-                 progress: ProgressCallback | None = None) -> ReleaseSummary:
-    """Build a release of the dataset from the texts in ``raw_dir`` into ``output_dir``."""
+                 cache: bool = True) -> ReleaseSummary:
+    """Build a release of the dataset from the texts in ``raw_dir`` into ``output_dir``.
+
+    With ``cache`` (the default), documents already extracted by the same rules are read from
+    ``<output_dir>/cache`` instead of being extracted again.
+    """
     logger = get_run_logger()
     files, digest = scan_corpus(raw_dir)
     chunks = batches(files, batch_size)
     logger.info("%d files in %d batches", len(files), len(chunks))
     workdir = new_workdir(Path(output_dir))
+    cache_dir = str(Path(output_dir) / CACHE_DIR) if cache else None
+    if cache_dir:
+        ExtractionCache(Path(cache_dir)).prune()
     try:
-        counts = _run_batches(raw_dir, chunks, str(workdir), progress)
+        counts = _run_batches(raw_dir, chunks, str(workdir), cache_dir)
         quarantined = sum(c.quarantined for c in counts)
         if strict and quarantined:
             reasons = sorted({r for c in counts for r in c.quarantine_reasons})
@@ -93,6 +137,7 @@ def release_flow(raw_dir: str = "raw", output_dir: str = "output",
         metrics=published.rows["metrics"], quarantined=published.rows["quarantine"],
         version=published.version, created=published.created, parent=published.parent,
         path=str(published.path), duckdb=str(Path(output_dir) / DUCKDB_FILE),
+        cached=sum(c.cached for c in counts),
     )
     logger.info("release %s: %d documents, %d metrics", summary.version, summary.documents,
                 summary.metrics)
@@ -100,17 +145,16 @@ def release_flow(raw_dir: str = "raw", output_dir: str = "output",
 
 
 def _run_batches(raw_dir: str, chunks: list[list[str]], workdir: str,
-                 progress: ProgressCallback | None) -> list[BatchCounts]:
+                 cache_dir: str | None) -> list[BatchCounts]:
     total = sum(len(c) for c in chunks)
-    futures = [extract_batch.submit(raw_dir, chunk, i, workdir) for i, chunk in enumerate(chunks)]
+    futures = [extract_batch.submit(raw_dir, chunk, i, workdir, cache_dir)
+               for i, chunk in enumerate(chunks)]
     done = 0
     counts: list[BatchCounts] = []
-    if progress:
-        progress(0, total)
+    _report(0, total)
     for future in as_completed(futures):
         result = future.result()
         counts.append(result)
         done += result.files
-        if progress:
-            progress(done, total)
+        _report(done, total)
     return counts

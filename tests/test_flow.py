@@ -5,7 +5,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dangjian.publish import list_versions
-from flows.release import batches, release_flow
+from flows.release import batches, release_flow, reporting_progress
 from tests.conftest import RAW
 
 
@@ -19,8 +19,8 @@ def test_release_flow_end_to_end(prefect_harness, raw_copy, tmp_path):
     (raw_copy / "empty.txt").write_bytes(b"")
     out = tmp_path / "out"
     seen = []
-    summary = release_flow(raw_dir=str(raw_copy), output_dir=str(out), batch_size=2,
-                           progress=lambda done, total: seen.append((done, total)))
+    with reporting_progress(lambda done, total: seen.append((done, total))):
+        summary = release_flow(raw_dir=str(raw_copy), output_dir=str(out), batch_size=2)
     n_files = len(list(raw_copy.glob("*.txt")))
     assert summary.created and summary.version == "1.0.0"
     assert summary.documents + summary.rejected == n_files
@@ -70,3 +70,27 @@ def test_quarantined_rows_publish_the_rest_or_fail_in_strict_mode(prefect_harnes
     assert row["table"] == "metrics" and "qualifier" in row["reason"] and row["quote"] == "32037个"
     quotes = pq.read_table(folder / "metrics.parquet").column("quote").to_pylist()
     assert "32037个" not in quotes and "56.1万名" in quotes
+
+
+def test_dask_runner_gives_the_same_tables(prefect_harness, raw_copy, tmp_path):
+    from flows.runners import task_runner
+
+    default = release_flow(raw_dir=str(raw_copy), output_dir=str(tmp_path / "a"), batch_size=2)
+    flow = release_flow.with_options(task_runner=task_runner("dask", workers=2))
+    on_dask = flow(raw_dir=str(raw_copy), output_dir=str(tmp_path / "b"), batch_size=2)
+    for table in ("documents", "metrics", "quarantine", "rejected"):
+        a = (tmp_path / "a" / "releases" / default.version / f"{table}.parquet").read_bytes()
+        b = (tmp_path / "b" / "releases" / on_dask.version / f"{table}.parquet").read_bytes()
+        assert a == b, table
+
+
+def test_second_run_after_one_change_reads_the_rest_from_cache(prefect_harness, raw_copy, tmp_path):
+    out = tmp_path / "out"
+    first = release_flow(raw_dir=str(raw_copy), output_dir=str(out))
+    assert first.cached == 0
+    path = raw_copy / "001_fb00645a8e6ebd2d.txt"
+    path.write_text(path.read_text(encoding="utf-8") + "\n全区新建党支部12个。\n", encoding="utf-8")
+    second = release_flow(raw_dir=str(raw_copy), output_dir=str(out))
+    assert second.created and second.version == "1.1.0"
+    assert second.cached == first.documents - 1
+    assert second.metrics == first.metrics + 1

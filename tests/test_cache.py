@@ -1,0 +1,65 @@
+import dangjian.cache as cache_module
+from dangjian.cache import ExtractionCache, rules_fingerprint
+from dangjian.pipeline import process_batch
+
+
+def _corpus(tmp_path, n=4):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for i in range(n):
+        (raw / f"{i}.txt").write_text(f"全市共有党员{i + 1}万名，党组织{100 + i}个。", encoding="utf-8")
+    return raw, sorted(p.name for p in raw.iterdir())
+
+
+def test_second_run_reads_everything_from_the_cache(tmp_path):
+    raw, files = _corpus(tmp_path)
+    cache = ExtractionCache(tmp_path / "cache")
+    first = process_batch(raw, files, {}, cache)
+    second = process_batch(raw, files, {}, cache)
+    assert first.cached == 0 and second.cached == len(files)
+    assert second.metrics == first.metrics
+    assert [d["doc_id"] for d in second.documents] == [d["doc_id"] for d in first.documents]
+
+
+def test_only_the_changed_file_is_extracted_again(tmp_path, monkeypatch):
+    raw, files = _corpus(tmp_path)
+    cache = ExtractionCache(tmp_path / "cache")
+    process_batch(raw, files, {}, cache)
+    (raw / "2.txt").write_text("全市共有党员9万名。", encoding="utf-8")
+    extracted = []
+    import dangjian.pipeline as pipeline
+
+    real = pipeline.document_rows
+    monkeypatch.setattr(pipeline, "document_rows",
+                        lambda doc, meta: extracted.append(doc.source_file) or real(doc, meta))
+    result = process_batch(raw, files, {}, cache)
+    assert extracted == ["2.txt"] and result.cached == len(files) - 1
+    assert [m["value"] for m in result.metrics if m["source_file"] == "2.txt"] == [90000.0]
+
+
+def test_metadata_change_invalidates_that_document(tmp_path):
+    raw, files = _corpus(tmp_path)
+    cache = ExtractionCache(tmp_path / "cache")
+    process_batch(raw, files, {}, cache)
+    result = process_batch(raw, files, {"1.txt": {"publisher": "某报"}}, cache)
+    assert result.cached == len(files) - 1
+
+
+def test_new_rules_start_a_new_cache(tmp_path, monkeypatch):
+    raw, files = _corpus(tmp_path)
+    process_batch(raw, files, {}, ExtractionCache(tmp_path / "cache"))
+    monkeypatch.setattr(cache_module, "rules_fingerprint", lambda: "f" * 64)
+    fresh = ExtractionCache(tmp_path / "cache")
+    assert process_batch(raw, files, {}, fresh).cached == 0
+    fresh.prune()
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [fresh.folder.name]
+
+
+def test_fingerprint_follows_the_extractor_version(monkeypatch):
+    before = rules_fingerprint()
+    rules_fingerprint.cache_clear()
+    monkeypatch.setattr(cache_module, "EXTRACTOR_VERSION", "999.0.0")
+    try:
+        assert rules_fingerprint() != before
+    finally:
+        rules_fingerprint.cache_clear()
