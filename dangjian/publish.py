@@ -186,6 +186,9 @@ def _publish(output: Path, workdir: Path, staging: Path, corpus_hash: str,
     write_datacard(staging, manifest)
     for decorate in decorators:
         decorate(staging, manifest)
+    for path in sorted(staging.iterdir()):  # the card, data package, report: checksummed too
+        if path.name not in files and path.name != "manifest.json" and path.is_file():
+            files[path.name] = {"sha256": file_sha256(path), "bytes": path.stat().st_size}
     (staging / "manifest.json").write_text(
         json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     os.chmod(staging, 0o755)
@@ -199,7 +202,8 @@ def _publish(output: Path, workdir: Path, staging: Path, corpus_hash: str,
 
 
 def _rows(files: dict[str, dict[str, Any]]) -> dict[str, int]:
-    return {name.removesuffix(".parquet"): info["rows"] for name, info in files.items()}
+    return {name.removesuffix(".parquet"): info["rows"] for name, info in files.items()
+            if name.endswith(".parquet")}
 
 
 def _mend_pointers(output: Path, version: str) -> None:

@@ -133,6 +133,75 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _release_folder(output: str, version: str | None) -> Path:
+    from dangjian.publish import latest_version, releases_dir
+
+    version = version if version and version != "latest" else latest_version(Path(output))
+    folder = releases_dir(Path(output)) / (version or "")
+    if not version or not (folder / "manifest.json").is_file():
+        raise FileNotFoundError(f"no release {version or '(none published)'} in {output}")
+    return folder
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from dangjian.diff import diff_releases, summarize
+
+    try:
+        old, new = _release_folder(args.output, args.old), _release_folder(args.output, args.new)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    changes = diff_releases(old, new)
+    counts = summarize(changes)
+    print(f"{old.name} -> {new.name}: {counts['added']} added, {counts['removed']} removed, "
+          f"{counts['changed']} changed")
+    for change in changes[: args.limit]:
+        detail = f" [{change['fields']}]" if change["fields"] else ""
+        print(f"{change['change']:8} {change['source_file']}:{change['char_start']} "
+              f"{change['quote']}{detail} ({change['cause']})")
+    if len(changes) > args.limit:
+        print(f"… {len(changes) - args.limit} more (--limit)")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from dangjian.verify import ReleaseNotFoundError, verify_release
+
+    raw = None if args.no_raw else Path(args.raw)
+    try:
+        report = verify_release(Path(args.output), None if args.version in (None, "latest")
+                                else args.version, raw)
+    except (ReleaseNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from dangjian.distribute import DistributeError, publish_release
+
+    try:
+        where = publish_release(Path(args.output), args.version, args.to)
+    except (DistributeError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"published to {where}")
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from dangjian.distribute import DistributeError, download_release
+
+    try:
+        folder = download_release(args.from_url, args.version, Path(args.to))
+    except (DistributeError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"downloaded and checked {folder}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dangjian", description="Build and inspect releases of Dangjian Metrics (党建指标).",
@@ -172,6 +241,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gold", required=True, help="folder of <doc>.jsonl annotation files")
     p.add_argument("--pred", required=True, help="a metrics.parquet")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("diff", help="metrics added, removed and changed between two releases",
+                       description="Compare two releases by metric_id and say why rows changed.",
+                       epilog="Example: dangjian diff 1.0.0 1.1.0")
+    p.add_argument("old", help="the older release version")
+    p.add_argument("new", nargs="?", default="latest", help="the newer one (default: latest)")
+    p.add_argument("--output", default="output", help="output folder (default: output)")
+    p.add_argument("--limit", type=int, default=50, help="changes to list (default: 50)")
+    p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("verify", help="re-check a release's checksums and every metric's provenance",
+                       description="Check every file against manifest.json and every metric row "
+                                   "against the raw text it quotes; exit 1 on any mismatch.",
+                       epilog="Example: dangjian verify 1.0.0 --raw raw")
+    p.add_argument("version", nargs="?", default=None, help="release version (default: latest)")
+    p.add_argument("--output", default="output", help="output folder (default: output)")
+    p.add_argument("--raw", default="raw", help="raw folder for provenance (default: raw)")
+    p.add_argument("--no-raw", action="store_true", help="check the files only")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("publish", help="copy a release to a directory, file:// or s3:// location",
+                       description="Copy a release and keep the destination's index.json.",
+                       epilog="Example: dangjian publish --to file:///srv/dangjian latest")
+    p.add_argument("version", nargs="?", default="latest", help="release version (default: latest)")
+    p.add_argument("--to", required=True, help="destination: a folder, file://, s3://")
+    p.add_argument("--output", default="output", help="output folder (default: output)")
+    p.set_defaults(func=cmd_publish)
+
+    p = sub.add_parser("download", help="fetch a release over http(s), file:// or s3:// and check it",
+                       description="Download a release; every file's sha256 is checked before "
+                                   "the release folder appears.",
+                       epilog="Example: dangjian download latest --from https://example.org/dangjian")
+    p.add_argument("version", help="release version or latest")
+    p.add_argument("--from", dest="from_url", required=True, help="where releases are published")
+    p.add_argument("--to", default="downloads", help="folder to put the release in (default: downloads)")
+    p.set_defaults(func=cmd_download)
     return parser
 
 

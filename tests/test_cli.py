@@ -39,3 +39,24 @@ def test_unknown_command_exits_nonzero():
     with pytest.raises(SystemExit) as info:
         main(["frobnicate"])
     assert info.value.code == 2
+
+
+def test_verify_and_diff_commands(tmp_path, capsys):
+    from dangjian.publish import publish
+    from tests.test_publish import _tables
+
+    out = tmp_path / "out"
+    publish(out, _tables(2), "c" * 64)
+    publish(out, _tables(3), "d" * 64)
+    assert main(["diff", "1.0.0", "--output", str(out)]) == 0
+    assert "1 added, 0 removed, 0 changed" in capsys.readouterr().out
+    assert main(["verify", "--output", str(out), "--no-raw"]) == 0
+    assert "ok" in capsys.readouterr().out.lower()
+    target = out / "releases" / "1.1.0" / "metrics.parquet"
+    target.chmod(0o644)
+    data = bytearray(target.read_bytes())
+    data[-20] ^= 0xFF
+    target.write_bytes(bytes(data))
+    assert main(["verify", "1.1.0", "--output", str(out), "--no-raw"]) == 1
+    assert "sha256" in capsys.readouterr().out
+    assert main(["verify", "9.9.9", "--output", str(out)]) == 2
