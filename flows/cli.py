@@ -202,6 +202,33 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    _prefect_env()
+    if not os.environ.get("PREFECT_API_URL"):
+        print("error: schedules need a Prefect server; start one with\n"
+              "  prefect server start --host 127.0.0.1 --port 4200\n"
+              "and point this command at it with\n"
+              "  export PREFECT_API_URL=http://127.0.0.1:4200/api", file=sys.stderr)
+        return 2
+    if bool(args.cron) == bool(args.interval):
+        print("error: give exactly one of --cron and --interval", file=sys.stderr)
+        return 2
+    from prefect.deployments.runner import EntrypointType
+
+    from flows.release import release_flow
+
+    parameters = {"raw_dir": str(Path(args.raw).resolve()),
+                  "output_dir": str(Path(args.output).resolve()),
+                  "batch_size": args.batch_size, "strict": args.strict}
+    release_flow.serve(
+        name=args.name, cron=args.cron or None, interval=args.interval or None,
+        parameters=parameters, pause_on_shutdown=False,
+        entrypoint_type=EntrypointType.MODULE_PATH,
+        description="Build a Dangjian Metrics release from the raw texts on a schedule.",
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dangjian", description="Build and inspect releases of Dangjian Metrics (党建指标).",
@@ -226,6 +253,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dask-address", default=None,
                    help="scheduler of an existing Dask cluster, e.g. tcp://HOST:8786")
     p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("serve", help="serve a deployment that builds a release on a schedule",
+                       description="Serve the release flow as a Prefect deployment on a cron or "
+                                   "interval schedule. Needs a Prefect server (PREFECT_API_URL); "
+                                   "runs until stopped.",
+                       epilog='Example: dangjian serve --cron "0 2 * * *"')
+    p.add_argument("--cron", default=None, help='cron schedule, e.g. "0 2 * * *" (02:00 daily)')
+    p.add_argument("--interval", type=float, default=None, help="or every N seconds")
+    p.add_argument("--name", default="nightly-release", help="deployment name")
+    p.add_argument("--raw", default="raw", help="folder of raw texts (default: raw)")
+    p.add_argument("--output", default="output", help="output folder (default: output)")
+    p.add_argument("--batch-size", type=int, default=200, help="documents per task (default: 200)")
+    p.add_argument("--strict", action="store_true", help="fail a run when any row is quarantined")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("extract", help="print the metrics of one text as a table",
                        description="Extract the metrics of one file and print them; nothing is written.",
