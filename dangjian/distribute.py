@@ -37,7 +37,8 @@ from fsspec.implementations.local import LocalFileSystem
 
 from dangjian import __version__
 from dangjian.verify import (MANIFEST, RELEASES, VERSION_RE, ReleaseNotFoundError, file_digest,
-                             manifest_entry_problems, release_folder, verify_folder, version_key)
+                             manifest_entry_problems, release_folder, verify_folder)
+from dangjian.publish import version_key
 
 INDEX = "index.json"
 LATEST_POINTER = "LATEST"

@@ -76,10 +76,10 @@ def list_versions(output: Path) -> list[str]:
         return []
     found = [p.name for p in root.iterdir()
              if p.is_dir() and not p.name.startswith(".") and (p / "manifest.json").is_file()]
-    return sorted(found, key=_version_key)
+    return sorted(found, key=version_key)
 
 
-def _version_key(version: str) -> tuple[int, ...]:
+def version_key(version: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in version.split("."))
     except ValueError:
@@ -89,7 +89,7 @@ def _version_key(version: str) -> tuple[int, ...]:
 def next_version(parent: str | None, parent_fingerprint: str | None, fingerprint: str) -> str:
     if parent is None:
         return "1.0.0"
-    major, minor, _ = (list(_version_key(parent)) + [0, 0, 0])[:3]
+    major, minor, _ = (list(version_key(parent)) + [0, 0, 0])[:3]
     if parent_fingerprint != fingerprint:
         return f"{major + 1}.0.0"
     return f"{major}.{minor + 1}.0"

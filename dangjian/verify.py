@@ -22,6 +22,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from dangjian.corpus import Rejection, read_document
+from dangjian.publish import list_versions
 
 RELEASES = "releases"
 MANIFEST = "manifest.json"
@@ -124,19 +125,10 @@ def release_folder(output: Path, version: str | None) -> tuple[str, Path]:
 
 def _newest(root: Path) -> str:
     """The highest version with a manifest; folders, not the LATEST pointer, are the truth."""
-    found = [p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
-             and (p / MANIFEST).is_file()] if root.is_dir() else []
+    found = list_versions(root.parent)
     if not found:
         raise ReleaseNotFoundError(f"no release found under {root}")
-    return max(found, key=version_key)
-
-
-def version_key(version: str) -> tuple[int, ...]:
-    """Numeric order of MAJOR.MINOR.PATCH; anything else sorts first."""
-    try:
-        return tuple(int(part) for part in version.split("."))
-    except ValueError:
-        return (-1,)
+    return found[-1]
 
 
 def verify_release(output: Path, version: str | None = None,

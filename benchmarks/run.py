@@ -1,0 +1,169 @@
+"""Benchmark: throughput, peak memory and incremental re-runs on synthetic corpora.
+
+A corpus of N documents is made by recombining the sentences of ``raw/`` with their numbers
+varied (so every document is new text with the same kinds of metrics). For each N it measures:
+
+- extraction alone: characters per second of ``process_batch`` in one process, no cache;
+- end to end: ``dangjian release`` from an empty output folder, wall time and characters per
+  second, and the peak resident memory of the whole process tree (sampled every 0.1 s);
+- re-run: ``dangjian release`` again after one document changed (cache warm, as a nightly run).
+
+Results go to ``benchmarks/results.json`` (and stdout). This is not a test: nothing is asserted.
+
+    python benchmarks/run.py --sizes 1000 10000 100000
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+SENTENCE = re.compile(r"[^。！？\n]+[。！？]")
+DIGITS = re.compile(r"\d+(?:\.\d+)?")
+
+
+def seed_sentences(raw: Path) -> list[str]:
+    sentences = []
+    for path in sorted(raw.glob("*.txt")):
+        sentences += [s.strip() for s in SENTENCE.findall(path.read_text(encoding="utf-8"))]
+    return [s for s in sentences if DIGITS.search(s) and len(s) > 10]
+
+
+def vary(sentence: str, rng: random.Random) -> str:
+    def repl(match: re.Match[str]) -> str:
+        text = match.group(0)
+        if len(text) == 4 and text.startswith(("19", "20")):
+            return text  # a year stays a year
+        if "." in text:
+            return f"{rng.uniform(0.1, 99.9):.1f}"
+        return str(rng.randint(1, 10 ** min(len(text), 6)))
+    return DIGITS.sub(repl, sentence)
+
+
+def make_corpus(folder: Path, n: int, sentences_per_doc: int, seed: int = 7) -> int:
+    """Write n documents; returns the total number of characters."""
+    rng = random.Random(seed)
+    pool = seed_sentences(ROOT / "raw")
+    folder.mkdir(parents=True, exist_ok=True)
+    total = 0
+    for i in range(n):
+        body = "\n".join(vary(rng.choice(pool), rng) for _ in range(sentences_per_doc))
+        text = f"宁波日报 2021年{rng.randint(1, 12)}月{rng.randint(1, 28)}日\n\n合成文档{i}\n\n{body}\n"
+        sub = folder / f"{i // 1000:03d}"
+        sub.mkdir(exist_ok=True)
+        (sub / f"doc{i:06d}.txt").write_text(text, encoding="utf-8")
+        total += len(text)
+    return total
+
+
+class PeakRSS:
+    """Samples the summed RSS of a process and its children until stopped."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            root = psutil.Process(self.pid)
+        except psutil.Error:
+            return
+        while not self._stop.is_set():
+            try:
+                procs = [root, *root.children(recursive=True)]
+                self.peak = max(self.peak, sum(p.memory_info().rss for p in procs
+                                               if p.is_running()))
+            except psutil.Error:
+                pass
+            time.sleep(0.1)
+
+    def __enter__(self) -> "PeakRSS":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def release(raw: Path, output: Path, env: dict[str, str]) -> tuple[float, int]:
+    cmd = [sys.executable, "-m", "flows.cli", "release", "--raw", str(raw), "--output", str(output)]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    with PeakRSS(proc.pid) as rss:
+        out, _ = proc.communicate()
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"release failed:\n{out[-3000:]}")
+    return elapsed, rss.peak
+
+
+def extraction_only(raw: Path, limit: int = 300) -> float:
+    sys.path.insert(0, str(ROOT))
+    from dangjian.corpus import list_raw
+    from dangjian.pipeline import process_batch
+
+    files = list_raw(raw)[:limit]
+    chars = sum(len((raw / f).read_text(encoding="utf-8")) for f in files)
+    process_batch(raw, files[:5], {})  # warm up: gazetteer, dictionaries
+    start = time.perf_counter()
+    process_batch(raw, files, {})
+    return chars / (time.perf_counter() - start)
+
+
+def bench(n: int, sentences_per_doc: int, workdir: Path, env: dict[str, str]) -> dict:
+    raw, output = workdir / f"raw-{n}", workdir / f"out-{n}"
+    chars = make_corpus(raw, n, sentences_per_doc)
+    full, peak = release(raw, output, env)
+    changed = next(raw.rglob("*.txt"))
+    changed.write_text(changed.read_text(encoding="utf-8") + "\n全市新建党支部12个。\n", encoding="utf-8")
+    rerun, rerun_peak = release(raw, output, env)
+    result = {
+        "documents": n, "characters": chars,
+        "extraction_chars_per_s": round(extraction_only(raw)),
+        "end_to_end_s": round(full, 2), "end_to_end_chars_per_s": round(chars / full),
+        "peak_rss_mb": round(peak / 2 ** 20, 1),
+        "rerun_one_changed_s": round(rerun, 2), "rerun_peak_rss_mb": round(rerun_peak / 2 ** 20, 1),
+        "rerun_share_of_full": round(rerun / full, 4),
+    }
+    shutil.rmtree(raw)
+    shutil.rmtree(output)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
+    parser.add_argument("--sentences", type=int, default=40, help="sentences per document")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.json")
+    args = parser.parse_args()
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_HOME": tempfile.mkdtemp(prefix="prefect-home-")}
+    machine = {"platform": platform.platform(), "python": platform.python_version(),
+               "cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2 ** 30, 1)}
+    results = []
+    with tempfile.TemporaryDirectory(prefix="dangjian-bench-") as tmp:
+        for n in args.sizes:
+            results.append(bench(n, args.sentences, Path(tmp), env))
+            print(json.dumps(results[-1]), flush=True)
+    report = {"machine": machine, "date": time.strftime("%Y-%m-%d"), "results": results}
+    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
