@@ -89,6 +89,6 @@ def describe(text: str, view: str, meta: dict[str, str] | None = None) -> Docume
         publisher=(publisher.group(1) if publisher else None) or meta.get("publisher") or None,
         published=published or _parse_date(meta.get("published", "")),
         url=meta.get("url") or None,
-        script=script_of(text),
+        script=script_of(text, view),
         home=meta.get("place") or home_place(view),
     )

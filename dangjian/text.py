@@ -89,14 +89,19 @@ def clean_view(text: str) -> str:
     return to_simplified(text.translate(_TABLE))
 
 
-def script_of(text: str) -> str:
-    """``traditional`` when converting to simplified changes a noticeable share of the Han text."""
-    han = _CJK.findall(text[:20000])
-    if not han:
-        return "simplified"
-    sample = "".join(han)
-    changed = sum(a != b for a, b in zip(sample, to_simplified(sample)))
-    return "traditional" if changed / len(sample) > 0.02 else "simplified"
+def script_of(text: str, view: str | None = None) -> str:
+    """``traditional`` when converting to simplified changes a noticeable share of the Han text.
+
+    ``view`` is the text's :func:`clean_view`, when the caller has it already.
+    """
+    sample = text[:20000]
+    converted = view[:20000] if view is not None else to_simplified(sample)
+    han = changed = 0
+    for a, b in zip(sample, converted):
+        if "\u3400" <= a <= "\u9fff":
+            han += 1
+            changed += a != b
+    return "traditional" if han and changed / han > 0.02 else "simplified"
 
 
 @dataclass(frozen=True)
