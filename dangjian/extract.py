@@ -20,29 +20,35 @@ from dangjian.text import Sentence, clean_view, sentences
 # Units, longest first so that 个百分点 wins over 个 and 人次 over 人.
 UNITS = (
     "平方公里", "平方千米", "平方米", "个百分点", "百分点", "公顷", "公里", "千米",
-    "人次", "户次", "个月", "小时", "%", "‰",
+    "人次", "户次", "个月", "小时", "周年", "周岁", "%", "‰",
     "个", "名", "人", "家", "元", "岁", "户", "支", "期", "项", "条", "亩", "年", "次",
     "倍", "位", "场", "种", "所", "座", "间", "处", "台", "辆", "件", "篇", "份", "套",
     "门", "节", "堂", "课", "吨", "天", "周", "轮", "批", "组", "队", "栋", "幢", "张", "部",
 )
 UNIT_KIND = {
     "%": "percent", "‰": "percent", "个百分点": "percent_point", "百分点": "percent_point",
-    "元": "money", "岁": "age", "平方公里": "area", "平方千米": "area", "平方米": "area",
+    "元": "money", "岁": "age", "周岁": "age", "平方公里": "area", "平方千米": "area", "平方米": "area",
     "公顷": "area", "亩": "area", "年": "duration", "个月": "duration", "小时": "duration",
     "周": "duration", "倍": "ratio",
 }
-UNIT_CANONICAL = {"个百分点": "百分点", "平方千米": "平方公里", "‰": "‰"}
+UNIT_CANONICAL = {"个百分点": "百分点", "平方千米": "平方公里", "周岁": "岁", "‰": "‰"}
+#: Units of time: with a Chinese numeral they are mostly words (一次、三年行动), not statistics.
+TIME_UNITS = ("年", "个月", "天", "周", "小时")
 
 _NUM = r"\d+(?:,\d{3})+(?!\d)|\d+(?:\.\d+)?"
 _CN = r"[零〇一二两三四五六七八九十百千万亿]+"
+_CN_NUM = rf"{_CN}(?:点[零〇一二三四五六七八九]+)?"
+_SEP = r"[-~—–〜至到]"  # 5-10户, 5～10户 (full-width ～ is ~ in the view), 5至10户, 5到10户
 _UNIT = "|".join(re.escape(u) for u in UNITS)
 MENTION = re.compile(
-    rf"(?P<pct>百分之(?P<pct_num>{_NUM}|{_CN}))"
-    rf"|(?P<ord>第(?P<ord_num>\d+|[一二三四五六七八九十]+)(?P<ord_unit>位|名)?)"
+    rf"(?P<pct>百分之(?P<pct_num>{_NUM}|{_CN_NUM}))"
+    rf"|(?P<prange>(?P<p_low>{_NUM})%{_SEP}(?P<p_high>{_NUM})%)"
+    rf"|(?P<ord>第(?P<ord_num>\d+|[一二三四五六七八九十]+)(?P<ord_unit>位|名)?|(?P<first>首)位)"
     rf"|(?P<num>{_NUM})(?P<in1>[余多])?(?P<mult>[十百千万亿]+)?(?P<in2>[余多])?"
-    rf"(?:(?P<sep>[-~—至])(?P<high>{_NUM})(?P<high_mult>[万亿]+)?(?=(?:{_UNIT})))?"
+    rf"(?:(?P<sep>{_SEP})(?P<high>{_NUM})(?P<high_mult>[万亿]+)?(?=(?:{_UNIT})))?"
     rf"(?P<unit>{_UNIT})?"
-    rf"|(?P<cn>{_CN})(?P<cn_in>[余多])?(?P<cn_unit>{_UNIT})"
+    rf"|(?P<cn>{_CN_NUM})(?:(?P<cn_sep>[-~至到])(?P<cn_high>{_CN}))?"
+    rf"(?P<cn_in>[余多])?(?P<cn_mult>[万亿]+)?(?P<cn_in2>[余多])?(?P<cn_unit>{_UNIT})"
 )
 
 APPROX_BEFORE = ("将近", "接近", "大约", "大概", "近", "约")
@@ -53,11 +59,38 @@ MORE_AFTER = ("以上", "多")
 LESS_AFTER = ("以下", "以内")
 NORM_WORDS = ("不少于", "不低于", "不小于", "至少")
 TARGET_WORDS = ("预计", "计划到", "计划在", "计划于", "规划", "力争", "目标", "争取", "确保", "标准", "要求", "将达", "有望")
+#: Verbs that create, hold or change a countable stock: 建成两个基地, 选派三名干部.
+COUNT_VERBS = (
+    "建成", "建立", "建设", "成立", "组建", "打造", "设立", "新建", "创建", "培育", "选派", "派驻",
+    "选树", "评选出", "评出", "获评", "荣获", "获得", "新增", "增加", "减少", "共有", "拥有", "累计",
+    "共计", "开设", "开办", "举办", "召开", "配备", "配强", "招募", "吸纳", "培养", "推出", "命名",
+    "认定", "入选", "涌现出", "达到", "达", "发展", "培训", "覆盖", "惠及", "带动", "组织", "帮助",
+    "结对", "联系", "走访", "慰问", "完成", "投入", "筹集", "发放", "解决", "化解", "办理", "排查",
+)
+_COUNT_VERB_END = re.compile(rf"(?:{'|'.join(sorted(COUNT_VERBS, key=len, reverse=True))})$")
+#: A plan or forecast: 今年将新建50个, 计划培训500名, 拟选派20名.
+_FUTURE = re.compile(
+    r"(?<![模虚])(?:将|拟|计划|准备)(?:在|到|于)?(?:今年|明年|年内|年底前?)?"
+    r"(?:新建|建成|建设|建立|打造|培训|培育|发展|实现|完成|达到|新增|增加|提高|提升|选派|投入|覆盖|创建|推出|开展)"
+)
+#: A regular duty: 每月固定一天, 每季度至少开展一次, 每年走访不少于4次.
+_PERIODIC_NORM = re.compile(r"每(?:年|月|周|季度?|天|日|半年|星期)[^,，;；。]{0,12}?(?:固定|至少|不少于|不低于|定期|必须|须)")
+#: Directly before a small Chinese numeral in a norm: 固定一天, 至少开展一次.
+_NORM_VERB_END = re.compile(r"(?:固定|至少|不少于|不低于|开展|召开|举办|组织|安排|走访|参加|进行|学习|讲授?|上门|入户)$")
+#: 连续9年, 历时三个月: the number is a duration, even written in Chinese.
+_DURATION_BEFORE = re.compile(r"(?:连续|历时|长达|持续|坚持了?|用了?|累计|先后)$")
+#: 3年内, 近5年来, 三年前, 2019年底: a time frame or a point in time, not a measured duration.
+_TIME_FRAME_AFTER = re.compile(r"[前后底初末中来间里内]|以来")
+_QUALIFIER_WORDS = re.compile(r"(?:将近|接近|大约|大概|不少于|不低于|至少|超过|多于|突破|不足|不到|近|约|逾|超|了|共|都|均|各)+$")
 INCREASE_WORDS = ("净增", "增长", "增加", "提高", "提升", "上升", "增幅", "扩大", "翻番", "增")
 DECREASE_WORDS = ("下降", "减少", "降低", "缩小", "缩减", "下滑", "减")
 PER_UNIT = re.compile(r"每(?:[个名位户家支条项人]|\d)")
 CLAUSE_BREAK = re.compile(r"[,，;；:：、。!?！？\n]")
 OPEN_QUOTES, CLOSE_QUOTES = "“‘《「『\"", "”’》」』\""
+#: How far the rules look back or ahead of a number inside its sentence. Words that decide a
+#: reading stand close to the number; the bound keeps a long unpunctuated text (a table dumped
+#: as one line) linear instead of quadratic.
+WINDOW = 120
 PLACE_OF_RANK = ("全国", "全省", "全市", "全区", "全县", "世界", "全球", "国内", "省内", "市内")
 
 
@@ -99,8 +132,8 @@ def _starts_with_any(text: str, words: tuple[str, ...]) -> str | None:
 
 def _inside_quotes(view: str, start: int, end: int, sentence: Sentence) -> bool:
     """True when the number stands inside “…” or 《…》 of its own sentence: a name or slogan."""
-    before = view[sentence.start:start]
-    after = view[end:sentence.end]
+    before = view[max(sentence.start, start - WINDOW):start]
+    after = view[end:min(sentence.end, end + WINDOW)]
     for open_q, close_q in zip(OPEN_QUOTES, CLOSE_QUOTES):
         if open_q == close_q:
             continue
@@ -121,7 +154,9 @@ QUALIFIER_BEFORE = sorted(
 
 
 def _qualifier(view: str, start: int, end: int, internal: bool) -> str:
-    before = view[max(0, start - 6):start].rstrip("了达到为在共计有")
+    """exact, approx, more_than or less_than from the words around the span (not inside it)."""
+    raw_before = view[max(0, start - 6):start]
+    before = raw_before.rstrip("了达到为在共计有")
     after = view[end:end + 3]
     if internal or _starts_with_any(after, MORE_AFTER):
         return "more_than"
@@ -129,21 +164,26 @@ def _qualifier(view: str, start: int, end: int, internal: bool) -> str:
         return "approx"
     if _starts_with_any(after, LESS_AFTER):
         return "less_than"
-    for word, label in QUALIFIER_BEFORE:  # longest first: 不少于 is not 少于
-        if before.endswith(word):
-            return label
+    for candidate in (raw_before, before):  # 不到 must be read before 到 is stripped
+        for word, label in QUALIFIER_BEFORE:  # longest first: 不少于 is not 少于
+            if candidate.endswith(word):
+                if word == "近" and candidate.endswith(("最近", "附近")):
+                    break
+                return label
     return "exact"
 
 
 def _statistic(view: str, start: int, sentence: Sentence, clause_start: int) -> str:
     """level, increase, decrease or target, from the words of the clause before the number."""
-    sentence_before = view[sentence.start:start]
+    sentence_before = view[max(sentence.start, start - WINDOW):start]
     clause = view[clause_start:start]
     if any(word in clause for word in TARGET_WORDS) or _ends_with_any(
         clause.rstrip("了达到为在"), NORM_WORDS
     ):
         return "target"
-    if PER_UNIT.search(sentence_before):
+    if _FUTURE.search(clause) or _PERIODIC_NORM.search(clause):
+        return "target"
+    if _per_unit_norm(sentence_before):
         return "target"
     # The change verb nearest the number; a verb followed by 至/到/为 reaches a level instead.
     best: tuple[int, str, str] | None = None
@@ -164,10 +204,21 @@ def _statistic(view: str, start: int, sentence: Sentence, clause_start: int) -> 
     return "level"
 
 
+def _per_unit_norm(sentence_before: str) -> bool:
+    """每个村配备2名 is a norm; 平均每个支部有12名 and 每100个企业中有80个 are levels."""
+    for match in PER_UNIT.finditer(sentence_before):
+        if match.group(0)[-1].isdigit():
+            continue  # 每100个: a denominator of a rate, the number that follows is a level
+        if sentence_before[max(0, match.start() - 2):match.start()] in ("平均", "人均"):
+            continue
+        return True
+    return False
+
+
 def _clause_start(view: str, start: int, sentence: Sentence) -> int:
     """Start of the clause holding ``start``; a thousands separator does not end a clause."""
-    pos = start
-    while pos > sentence.start:
+    pos, limit = start, max(sentence.start, start - WINDOW)
+    while pos > limit:
         char = view[pos - 1]
         if CLAUSE_BREAK.match(char) and not (
             char == "," and view[pos - 2:pos - 1].isdigit() and view[pos:pos + 3].isdigit()
@@ -190,12 +241,8 @@ def _rejects(view: str, match: re.Match[str], sentence: Sentence) -> str | None:
         return "quoted name"
     if prev == "每":
         return "denominator"
-    rest = view[end:end + 4]
-    threshold = re.match(r"(?:及)?以[上下](?:的|[\u4e00-\u9fff])", rest)
-    if threshold and not re.match(r"(?:及)?以[上下](?:[,，;；。、)]|$)", rest):
-        # 职工30人以上非公企业, 35岁及以下的: the number only defines a category.
-        if not threshold.group(0).endswith(("同", "和", "及", "或")):
-            return "category threshold"
+    if _is_category_threshold(view, match, sentence):
+        return "category threshold"
     if nxt in ("号", "號"):
         return "identifier"
     clause = view[_clause_start(view, start, sentence):start]
@@ -204,6 +251,24 @@ def _rejects(view: str, match: re.Match[str], sentence: Sentence) -> str | None:
     ):
         return "policy name"  # 出台物业党建12条: the title of a set of measures
     return None
+
+
+def _is_category_threshold(view: str, match: re.Match[str], sentence: Sentence) -> bool:
+    """职工30人以上非公企业, 35岁及以下的党员: the number only defines a category.
+
+    A share (90%以上的村) and a count after a verb (培训300名以上党员) are metrics.
+    """
+    start, end = match.start(), match.end()
+    threshold = re.match(r"(?:及)?以[上下](的|[\u4e00-\u9fff])", view[end:end + 4])
+    if not threshold or threshold.group(0).endswith(("同", "和", "及", "或")):
+        return False
+    unit = match.group("unit") or match.group("cn_unit") or ""
+    if unit in ("%", "‰", "个百分点", "百分点") or match.group("pct"):
+        return False
+    if threshold.group(1) == "的" or unit in ("岁", "周岁"):
+        return True
+    before = _QUALIFIER_WORDS.sub("", view[_clause_start(view, start, sentence):start])
+    return not _COUNT_VERB_END.search(before)
 
 
 def _kind_for(unit: str, bare_decimal: bool) -> str:
@@ -220,8 +285,9 @@ def extract(text: str, view: str | None = None) -> list[Mention]:
     found: list[Mention] = []
     for sentence in sentences(view):
         segment = view[sentence.start:sentence.end]
+        context = text[sentence.start:sentence.end].strip()  # one string shared by its mentions
         for match in MENTION.finditer(segment):
-            mention = _mention(view, text, match, sentence)
+            mention = _mention(view, text, match, sentence, context)
             if mention is not None:
                 found.append(mention)
     return found
@@ -243,70 +309,181 @@ class _Shifted:
         return self._m.group(name)
 
 
-def _mention(view: str, text: str, raw: re.Match[str], sentence: Sentence) -> Mention | None:
+@dataclass
+class _Reading:
+    """What the characters of a match say: the number, its range, unit and internal 余/多."""
+
+    value: float
+    value_high: float | None
+    unit: str
+    rule: str
+    internal: bool = False
+    approx: bool = False
+
+
+def _read_digits(match: _Shifted) -> _Reading | None:
+    """56.1万名, 1,300, 5-10户, 3-5万人 (the multiplier of the upper end applies to both)."""
+    g = match.group
+    mult = g("mult") or ""
+    value = parse_number(g("num") + mult)
+    unit = g("unit") or ""
+    internal = bool(g("in1") or g("in2"))
+    if not g("high"):
+        return _Reading(value, None, unit, "quantity.unit" if unit else "quantity.bare", internal)
+    high_mult = g("high_mult") or mult
+    value_high = parse_number(g("high") + high_mult)
+    if g("high_mult") and not mult:
+        widened = parse_number(g("num") + high_mult)
+        value = widened if widened < value_high else value
+    if value_high <= value:
+        return None
+    return _Reading(value, value_high, unit, "quantity.range", internal)
+
+
+def _read_chinese(match: _Shifted) -> _Reading | None:
+    """三千余人, 一百二十个, 三点五万名, 三至五个, 两三个 (an approximate range)."""
+    g = match.group
+    cn, mult, unit = g("cn") or "", g("cn_mult") or "", g("cn_unit") or ""
+    internal = bool(g("cn_in") or g("cn_in2"))
+    if g("cn_high"):
+        value, value_high = parse_number(cn + mult), parse_number((g("cn_high") or "") + mult)
+        if value_high <= value:
+            return None
+        return _Reading(value, value_high, unit, "quantity.chinese", internal)
+    if re.fullmatch(r"[一二两三四五六七八九]{2}", cn):
+        low, high = parse_number(cn[0]), parse_number(cn[1])
+        if high != low + 1:
+            return None  # 三五成群 and the like
+        scale = _scale(mult)
+        return _Reading(low * scale, high * scale, unit, "quantity.chinese", internal, True)
+    if re.fullmatch(r"[零〇一二两三四五六七八九]{2,}", cn):
+        return None  # 二〇二一年, 一二三: digits read one by one are a year or a code
+    return _Reading(parse_number(cn + mult), None, unit, "quantity.chinese", internal)
+
+
+def _scale(mult: str) -> float:
+    """The factor of a run of multipliers (万亿 → 1e12); 1 for none."""
+    return parse_number("1" + mult) if mult else 1.0
+
+
+def _chinese_in_context(view: str, start: int, reading: _Reading, sentence: Sentence) -> bool:
+    """Whether a Chinese-numeral quantity is a statistic rather than a word of the language.
+
+    Small Chinese numerals are mostly words (一次、两次, 一个人带出一群人, 四个意识, 三年行动),
+    so below ten they count only where the grammar says a count is meant: right after a verb
+    that creates or holds a stock (建成两个基地), inside a periodic norm (每月固定一天), or as a
+    duration (连续五年). Time units need such a context at any size.
+    """
+    unit, value = reading.unit, reading.value
+    clause = view[_clause_start(view, start, sentence):start]
+    stripped = _QUALIFIER_WORDS.sub("", clause)
+    if unit in TIME_UNITS and _DURATION_BEFORE.search(stripped):
+        return True
+    if view[start - 1:start] in tuple("这那哪前后上下头每各某几数另同单首末第") or unit in ("批", "期", "周年"):
+        return False
+    if _NORM_VERB_END.search(clause) and re.search(r"每(?:年|月|周|季度?|天|日|半年|星期|个|名|位|户)", clause):
+        return True
+    if unit in TIME_UNITS:
+        return False
+    if value >= 10:
+        return unit not in ("次", "位")
+    if value < 2:
+        return False  # 一个: mostly the article "a", not a count
+    return bool(_COUNT_VERB_END.search(stripped)) or _enumerated_count(view, start, sentence)
+
+
+def _enumerated_count(view: str, start: int, sentence: Sentence) -> bool:
+    """新建服务中心两个, 建成示范点十二个、基地两个: a noun and its count closing a clause
+    (or an item of a list) that a count verb opens."""
+    end = start + len(re.split(r"[,，;；。、和及]", view[start:start + 8], maxsplit=1)[0])
+    if not re.match(r"[,，;；。、和及]|$", view[end:end + 1]):
+        return False
+    before = view[max(sentence.start, start - 60):start]
+    phrase = re.split(r"[,，;；:：]", before)[-1]
+    items = phrase.split("、")
+    return re.search(r"[\u4e00-\u9fff]$", items[-1]) is not None and any(
+        verb in items[0] for verb in COUNT_VERBS if len(verb) > 1
+    )
+
+
+def _mention(
+    view: str, text: str, raw: re.Match[str], sentence: Sentence, context: str
+) -> Mention | None:
     match = _Shifted(raw, sentence.start)
     start, end = match.start(), match.end()
     if _rejects(view, match, sentence):  # type: ignore[arg-type]
         return None
     g = match.group
-    internal = False
-    value_high: float | None = None
+    if g("ord"):
+        return _rank(view, text, match, sentence, context)
     try:
         if g("pct"):
-            value, unit, rule = parse_number(g("pct_num")), "%", "percent.written"
-        elif g("ord"):
-            return _rank(view, text, match, sentence)
+            value = parse_number(g("pct") or "")
+            reading: _Reading | None = _Reading(value, None, "%", "percent.written")
+        elif g("prange"):
+            low, high = parse_number(g("p_low") or ""), parse_number(g("p_high") or "")
+            reading = _Reading(low, high, "%", "quantity.range") if high > low else None
         elif g("cn"):
-            value = parse_number(g("cn"))
-            unit, rule, internal = g("cn_unit"), "quantity.chinese", bool(g("cn_in"))
-            if value < 10 or unit in ("年", "次", "天", "周", "批", "期", "位"):
-                return None  # 一次、两次, 三年行动: words, not statistics
+            reading = _read_chinese(match)
+            if reading is not None and not _chinese_in_context(view, start, reading, sentence):
+                return None
         else:
-            value = parse_number(g("num") + (g("mult") or ""))
-            unit = g("unit") or ""
-            internal = bool(g("in1") or g("in2"))
-            rule = "quantity.unit" if unit else "quantity.bare"
-            if g("high"):
-                value_high = parse_number(g("high") + (g("high_mult") or g("mult") or ""))
-                rule = "quantity.range"
-                if value_high <= value:
-                    return None
+            reading = _read_digits(match)
     except NumeralError:
+        return None
+    if reading is None:
         return None
     digits = g("num") or ""
     bare_decimal = False
-    if rule == "quantity.bare":
+    if reading.rule == "quantity.bare":
         before = view[max(0, start - 2):start]
         if g("mult") and not re.match(r"[年月日]", view[end:end + 1]):
-            rule = "quantity.multiplier"
+            reading.rule = "quantity.multiplier"
         elif "." in digits and re.search(r"(?:到|至|为|是|达)$", before):
-            rule, bare_decimal = "ratio.decimal", True
+            reading.rule, bare_decimal = "ratio.decimal", True
         else:
             return None
-    if unit == "年" and not g("mult") and "." not in digits and 1000 <= value <= 2100:
-        return None  # a year used as a date
-    if unit in ("年", "天", "周", "个月", "小时") and re.match(r"[前后底初末中]", view[end:end + 1]):
-        return None  # 三年前, 2019年底: a point in time
-    qualifier = _qualifier(view, start, end, internal)
+    if not _is_amount(view, start, end, reading, g("mult") or g("cn_mult"), digits):
+        return None
+    qualifier = "approx" if reading.approx else _qualifier(view, start, end, reading.internal)
     clause_start = _clause_start(view, start, sentence)
-    kind = _kind_for(unit, bare_decimal)
     return Mention(
         start=start,
         end=end,
         quote=text[start:end],
-        value=value,
-        value_high=value_high,
-        unit=UNIT_CANONICAL.get(unit, unit),
+        value=reading.value,
+        value_high=reading.value_high,
+        unit=UNIT_CANONICAL.get(reading.unit, reading.unit),
         qualifier=qualifier,
-        quantity_kind=kind,
+        quantity_kind=_kind_for(reading.unit, bare_decimal),
         statistic=_statistic(view, start, sentence, clause_start),
-        extractor=rule,
+        extractor=reading.rule,
         sentence=sentence,
-        context=text[sentence.start:sentence.end].strip(),
+        context=context,
     )
 
 
-def _rank(view: str, text: str, match: _Shifted, sentence: Sentence) -> Mention | None:
+def _is_amount(
+    view: str, start: int, end: int, reading: _Reading, mult: str | None, digits: str
+) -> bool:
+    """False for numbers that name a time rather than measure something: 2019年, 三年前, 100周年."""
+    unit = reading.unit
+    if unit == "周年":
+        return False  # 建党100周年: an anniversary
+    if unit in ("岁", "周岁") and view[max(0, start - 2):start].endswith("满"):
+        return False  # 年满18周岁: an eligibility threshold
+    if unit in TIME_UNITS and re.search(r"(?:近|最近|过去|今后|未来|这)$", view[max(0, start - 2):start]):
+        return False  # 近3年, 过去五年: the time frame of other numbers
+    if unit == "年" and re.search(r"(?:建党|建国|成立|诞辰)$", view[max(0, start - 2):start]):
+        return False  # 建党100年: an anniversary, like 建党百年
+    if unit == "年" and not mult and "." not in digits and 1000 <= reading.value <= 2100:
+        return False  # a year used as a date
+    if unit in TIME_UNITS and _TIME_FRAME_AFTER.match(view[end:end + 2]):
+        return False  # 三年前, 2019年底, 近5年来, 3年内: a point in time or a time frame
+    return True
+
+
+def _rank(view: str, text: str, match: _Shifted, sentence: Sentence, context: str) -> Mention | None:
     """第6位 after 居/位列/排名, or 全省第一: a place in a measured ranking."""
     start, end = match.start(), match.end()
     before = view[max(sentence.start, start - 12):start]
@@ -315,10 +492,10 @@ def _rank(view: str, text: str, match: _Shifted, sentence: Sentence) -> Mention 
     by_place = _ends_with_any(before.rstrip("城市"), PLACE_OF_RANK) or before.endswith("城市")
     if not (ranked or by_place):
         return None
-    if after and re.match(r"[次届批期章条款部版季轮个]", after):
-        return None
+    if after and re.match(r"[次届批期章条款部版季轮个家所座支书线]", after):
+        return None  # 第二批, 全省第一家, 全市第一书记: an order of appearance or a title
     try:
-        value = parse_number(match.group("ord_num") or "")
+        value = 1.0 if match.group("first") else parse_number(match.group("ord_num") or "")
     except NumeralError:
         return None
     return Mention(
@@ -327,11 +504,11 @@ def _rank(view: str, text: str, match: _Shifted, sentence: Sentence) -> Mention 
         quote=text[start:end],
         value=value,
         value_high=None,
-        unit=match.group("ord_unit") or "",
+        unit="位" if match.group("first") else match.group("ord_unit") or "",
         qualifier="exact",
         quantity_kind="rank",
         statistic="level",
         extractor="rank.ordinal",
         sentence=sentence,
-        context=text[sentence.start:sentence.end].strip(),
+        context=context,
     )

@@ -1,12 +1,15 @@
 """Turn the number part of a Chinese quantity into a float.
 
 Arabic digits (half- or full-width, with thousands separators), the multipliers 十/百/千/万/亿
-in either script, and Chinese numerals (``三千``, ``两``, ``一百二十``, ``百分之九十``). The
-core of the conversion is cn2an; this module only cleans its input, because cn2an raises on
-separators, full-width points and anything carrying 余/多/百分之.
+in either script, and Chinese numerals (``三千``, ``两``, ``一百二十``, ``百分之九十``,
+``三点五万``). The core of the conversion is cn2an; this module only cleans its input, because
+cn2an raises on separators, full-width points, a decimal followed by a multiplier and anything
+carrying 余/多/百分之. The internal 余/多 of ``2.1万余``/``三千多`` say "more than", which is the
+extractor's qualifier, not part of the value, so they are dropped here.
 """
 from __future__ import annotations
 
+import math
 import re
 
 import cn2an
@@ -18,6 +21,9 @@ CHINESE_UNITS = "十百千万亿"
 CHINESE_NUMERAL_CHARS = CHINESE_DIGITS + CHINESE_UNITS + "萬億兩点"
 MULTIPLIERS = {"十": 10.0, "百": 100.0, "千": 1e3, "万": 1e4, "亿": 1e8}
 _ARABIC = re.compile(r"^(\d+(?:\.\d+)?)([十百千万亿]*)$")
+# 三点五万: cn2an reads 三点五 but not a decimal followed by a multiplier.
+_CHINESE_DECIMAL = re.compile(r"^(.+点[零〇一二三四五六七八九]+)([万亿]+)$")
+_INTERNAL = re.compile(r"(?<=[\d零〇一二两三四五六七八九十百千万亿])[余多]")
 
 
 class NumeralError(ValueError):
@@ -33,19 +39,37 @@ def normalize(core: str) -> str:
 def parse_number(core: str) -> float:
     """Value of a bare number such as ``56.1万``, ``1,300``, ``三千``, ``百分之九十``.
 
-    Raises NumeralError for anything else; never another exception type.
+    Raises NumeralError for anything else; never another exception type, never inf or nan.
     """
-    text = normalize(core)
+    text = _INTERNAL.sub("", normalize(core))
+    if text.startswith("百分之"):  # once only: 百分之百分之九 is not a number
+        text = text[3:]
+        if text == "百":  # 百分之百: here the lone 百 is the number 100
+            return 100.0
     if not text:
         raise NumeralError("empty number")
-    if text.startswith("百分之"):
-        return parse_number(text[3:])
+    value = _parse_clean(text, core)
+    if not math.isfinite(value):
+        raise NumeralError(f"not a finite number: {core[:40]!r}")
+    return value
+
+
+def _parse_clean(text: str, core: str) -> float:
+    """Value of a normalized number (no separators, no 余/多, no 百分之)."""
     match = _ARABIC.match(text)
     if match:
         value = float(match.group(1))
         for char in match.group(2):
             value *= MULTIPLIERS[char]
         return value
+    decimal = _CHINESE_DECIMAL.match(text)
+    if decimal:
+        value = _parse_clean(decimal.group(1), core)
+        for char in decimal.group(2):
+            value *= MULTIPLIERS[char]
+        return value
+    if text.startswith("点") or text.endswith("点"):
+        raise NumeralError(f"dangling decimal point: {core!r}")
     if not all(char in CHINESE_NUMERAL_CHARS or char.isdigit() or char == "." for char in text):
         raise NumeralError(f"not a number: {core!r}")
     if text in CHINESE_UNITS:  # a lone 十/百/千 is a word, not a number
