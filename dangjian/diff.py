@@ -18,7 +18,7 @@ from schemas.tables import arrow_schema
 
 COMPARED = ("value", "value_high", "unit", "qualifier", "quantity_kind", "statistic", "subject",
             "metric", "geography", "period", "extractor")
-MEMORY_LIMIT = "1GB"
+MEMORY_LIMIT = "256MB"
 
 
 def _sql(path: Path) -> str:

@@ -87,8 +87,11 @@ def subject_before(view: str, start: int, clause_start: int) -> str:
     return phrase[-14:]
 
 
+_PUNCT_CHARS = frozenset(",，;；:：、。!?！？\n()（）")
+
+
 def _clause_start(view: str, pos: int, floor: int) -> int:
-    while pos > floor and not re.match(PUNCT, view[pos - 1]):
+    while pos > floor and view[pos - 1] not in _PUNCT_CHARS:
         pos -= 1
     return pos
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -79,16 +80,24 @@ def _automaton() -> ahocorasick.Automaton:
     return automaton
 
 
-def _longest_at(view: str, start: int, end: int) -> dict[int, str]:
-    """The longest gazetteer name starting at each position of ``view[start:end]``."""
+@lru_cache(maxsize=4)
+def _all_longest(view: str) -> tuple[tuple[int, ...], dict[int, str]]:
+    """The longest gazetteer name starting at each position of a whole text, found in one pass
+    and kept for the text's many per-sentence queries (str hashes are cached by Python)."""
     found: dict[int, str] = {}
-    if end - start < 2:
-        return found
-    for last, name in _automaton().iter(view, start, end):
+    for last, name in _automaton().iter(view):
         first = last - len(name) + 1
         if len(name) > len(found.get(first, "")):
             found[first] = name
-    return found
+    return tuple(sorted(found)), found
+
+
+def _longest_at(view: str, start: int, end: int) -> dict[int, str]:
+    """The longest gazetteer name starting at each position of ``view[start:end]`` and ending
+    inside it."""
+    starts, found = _all_longest(view)
+    lo, hi = bisect_left(starts, start), bisect_left(starts, end)
+    return {s: found[s] for s in starts[lo:hi] if s + len(found[s]) <= end}
 
 
 @lru_cache(maxsize=None)

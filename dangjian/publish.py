@@ -269,7 +269,7 @@ def build_duckdb(output: Path) -> Path:
         leftover.unlink(missing_ok=True)
     versions = list_versions(output)
     latest = latest_version(output)
-    con = duckdb.connect(config={"memory_limit": "1GB", "threads": 2})
+    con = duckdb.connect(config={"memory_limit": "256MB", "threads": 2})
     try:
         con.execute(f"ATTACH '{_sql_path(tmp)}' AS db (STORAGE_VERSION 'v1.0.0')")
         con.execute("USE db")

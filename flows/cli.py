@@ -43,7 +43,7 @@ def cmd_release(args: argparse.Namespace) -> int:
 
     from dangjian.lock import LockTimeout
     from flows.release import QuarantineError, release_flow, reporting_progress
-    from flows.runners import task_runner
+    from flows.runners import plan
 
     console = _console()
     if not Path(args.raw).is_dir():
@@ -55,9 +55,9 @@ def cmd_release(args: argparse.Namespace) -> int:
     from dangjian.corpus import list_raw
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
-    runner = task_runner(args.task_runner, args.workers, args.dask_address,
-                         n_files=len(list_raw(Path(args.raw))))
-    flow = release_flow.with_options(task_runner=runner)
+    run_plan = plan(args.task_runner, args.workers, args.dask_address,
+                    n_files=len(list_raw(Path(args.raw))))
+    flow = release_flow.with_options(task_runner=run_plan.task_runner)
     with Progress(TextColumn("extracting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         task_id = bar.add_task("extract", total=None)
@@ -68,7 +68,8 @@ def cmd_release(args: argparse.Namespace) -> int:
         try:
             with reporting_progress(progress):
                 summary = flow(raw_dir=args.raw, output_dir=args.output, batch_size=args.batch_size,
-                               strict=args.strict, cache=not args.no_cache)
+                               strict=args.strict, cache=not args.no_cache,
+                               processes=run_plan.processes)
         except QuarantineError as exc:
             console.print(f"[red]strict mode:[/] {exc}")
             return 1

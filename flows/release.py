@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -80,8 +82,33 @@ def scan_corpus(raw_dir: str) -> tuple[list[str], str]:
 @task(name="extract-batch")
 def extract_batch(raw_dir: str, files: list[str], index: int, workdir: str,
                   cache_dir: str | None) -> BatchCounts:
+    if _workers is not None:  # a pool of plain processes of this flow run
+        return _workers.submit(_stage, raw_dir, files, index, workdir, cache_dir).result()
+    return _stage(raw_dir, files, index, workdir, cache_dir)
+
+
+def _stage(raw_dir: str, files: list[str], index: int, workdir: str,
+           cache_dir: str | None) -> BatchCounts:
     cache = ExtractionCache(Path(cache_dir)) if cache_dir else None
     return stage_batch(Path(raw_dir), files, index, Path(workdir), _metadata(raw_dir), cache)
+
+
+_workers: ProcessPoolExecutor | None = None
+
+
+@contextmanager
+def _worker_pool(processes: int) -> Iterator[None]:
+    """Worker processes for the batches of one flow run (spawned: no Prefect state inherited)."""
+    global _workers
+    if processes < 1:
+        yield
+        return
+    _workers = ProcessPoolExecutor(max_workers=processes, mp_context=get_context("spawn"))
+    try:
+        yield
+    finally:
+        _workers.shutdown(cancel_futures=True)
+        _workers = None
 
 
 @lru_cache(maxsize=4)
@@ -109,11 +136,12 @@ def batches(files: list[str], size: int) -> list[list[str]]:
 @flow(name="dangjian-release", log_prints=False)
 def release_flow(raw_dir: str = "raw", output_dir: str = "output",
                  batch_size: int = DEFAULT_BATCH_SIZE, strict: bool = False,
-                 cache: bool = True) -> ReleaseSummary:
+                 cache: bool = True, processes: int = 0) -> ReleaseSummary:
     """Build a release of the dataset from the texts in ``raw_dir`` into ``output_dir``.
 
     With ``cache`` (the default), documents already extracted by the same rules are read from
-    ``<output_dir>/cache`` instead of being extracted again.
+    ``<output_dir>/cache`` instead of being extracted again. ``processes`` > 0 runs the batches
+    in that many local worker processes (with a thread task runner).
     """
     logger = get_run_logger()
     files, digest = scan_corpus(raw_dir)
@@ -124,7 +152,8 @@ def release_flow(raw_dir: str = "raw", output_dir: str = "output",
     if cache_dir:
         ExtractionCache(Path(cache_dir)).prune()
     try:
-        counts = _run_batches(raw_dir, chunks, str(workdir), cache_dir)
+        with _worker_pool(processes):
+            counts = _run_batches(raw_dir, chunks, str(workdir), cache_dir)
         quarantined = sum(c.quarantined for c in counts)
         if strict and quarantined:
             reasons = sorted({r for c in counts for r in c.quarantine_reasons})

@@ -1,36 +1,46 @@
-"""Where batch tasks run: threads, local processes, or a Dask cluster.
+"""Where batches run: threads, local worker processes, or a Dask cluster.
 
-Extraction is pure Python, so threads share one core; ``process`` uses every core of the
-machine but costs seconds to start its workers; ``auto`` (the default) takes threads for a small
-corpus and processes for a large one; ``dask`` runs the batches on an existing cluster
-(``--dask-address``) or on a local one. Batches write their parts to the output folder, which
-workers must therefore share.
+Extraction is pure Python, so threads share one core. ``process`` keeps Prefect's tasks in
+threads and hands each batch to a pool of plain worker processes that import only the
+``dangjian`` package: Prefect's own process pool would start a Prefect engine, and with no server
+configured a temporary Prefect server, in every worker. ``auto`` (the default) takes threads for
+a small corpus and processes for a large one. ``dask`` runs the batch tasks on an existing
+cluster (``--dask-address``) or on a local one; batches write their parts to the output folder,
+which the workers must therefore share.
 """
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
-from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 RUNNERS = ("auto", "process", "thread", "dask")
 #: From this many files on, ``auto`` starts worker processes.
 PROCESS_THRESHOLD = 400
 
 
-def task_runner(kind: str = "auto", workers: int | None = None,
-                dask_address: str | None = None, n_files: int = 0) -> TaskRunner:
+@dataclass
+class RunPlan:
+    task_runner: TaskRunner
+    processes: int  # worker processes for the batches; 0 runs them in the task's own thread
+
+
+def plan(kind: str = "auto", workers: int | None = None, dask_address: str | None = None,
+         n_files: int = 0) -> RunPlan:
     workers = workers or os.cpu_count() or 1
     if kind == "auto":
         kind = "process" if n_files >= PROCESS_THRESHOLD and workers > 1 else "thread"
     if kind == "thread":
-        return ThreadPoolTaskRunner(max_workers=workers)
+        return RunPlan(ThreadPoolTaskRunner(max_workers=workers), 0)
     if kind == "process":
-        return ProcessPoolTaskRunner(max_workers=workers)
+        return RunPlan(ThreadPoolTaskRunner(max_workers=workers), workers)
     if kind == "dask":
         from prefect_dask import DaskTaskRunner
 
         if dask_address:
-            return DaskTaskRunner(address=dask_address)
-        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1,
-                                              "processes": True, "dashboard_address": None})
+            return RunPlan(DaskTaskRunner(address=dask_address), 0)
+        return RunPlan(DaskTaskRunner(cluster_kwargs={
+            "n_workers": workers, "threads_per_worker": 1, "processes": True,
+            "dashboard_address": None}), 0)
     raise ValueError(f"unknown task runner {kind!r}: choose one of {', '.join(RUNNERS)}")

@@ -14,7 +14,7 @@ from importlib import resources
 OTHER = "other"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CatalogEntry:
     id: str
     name_zh: str
@@ -59,7 +59,12 @@ def load_catalog() -> tuple[CatalogEntry, ...]:
 
 def classify(subject: str, kind: str, catalog: tuple[CatalogEntry, ...] | None = None) -> str:
     """The first catalog id whose patterns match ``subject``, else ``other``."""
-    for entry in catalog or load_catalog():
-        if entry.matches(subject or "", kind):
+    return _classify(subject or "", kind, catalog or load_catalog())
+
+
+@lru_cache(maxsize=65536)
+def _classify(subject: str, kind: str, catalog: tuple[CatalogEntry, ...]) -> str:
+    for entry in catalog:
+        if entry.matches(subject, kind):
             return entry.id
     return OTHER

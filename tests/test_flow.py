@@ -72,16 +72,19 @@ def test_quarantined_rows_publish_the_rest_or_fail_in_strict_mode(prefect_harnes
     assert "32037个" not in quotes and "56.1万名" in quotes
 
 
-def test_dask_runner_gives_the_same_tables(prefect_harness, raw_copy, tmp_path):
-    from flows.runners import task_runner
+def test_dask_and_worker_processes_give_the_same_tables(prefect_harness, raw_copy, tmp_path):
+    from flows.runners import plan
 
     default = release_flow(raw_dir=str(raw_copy), output_dir=str(tmp_path / "a"), batch_size=2)
-    flow = release_flow.with_options(task_runner=task_runner("dask", workers=2))
+    flow = release_flow.with_options(task_runner=plan("dask", workers=2).task_runner)
     on_dask = flow(raw_dir=str(raw_copy), output_dir=str(tmp_path / "b"), batch_size=2)
+    processes = release_flow(raw_dir=str(raw_copy), output_dir=str(tmp_path / "c"), batch_size=2,
+                             processes=2)
     for table in ("documents", "metrics", "quarantine", "rejected"):
         a = (tmp_path / "a" / "releases" / default.version / f"{table}.parquet").read_bytes()
         b = (tmp_path / "b" / "releases" / on_dask.version / f"{table}.parquet").read_bytes()
-        assert a == b, table
+        c = (tmp_path / "c" / "releases" / processes.version / f"{table}.parquet").read_bytes()
+        assert a == b == c, table
 
 
 def test_second_run_after_one_change_reads_the_rest_from_cache(prefect_harness, raw_copy, tmp_path):
