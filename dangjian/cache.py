@@ -18,9 +18,10 @@ from typing import Any
 
 from dangjian import EXTRACTOR_VERSION
 
+TABLE_PARTS = ("documents", "metrics", "rejected", "quarantine")
 #: Modules and data whose content decides the rows of a document.
 RULE_SOURCES = ("decode.py", "text.py", "numerals.py", "extract.py", "meaning.py", "places.py",
-                "documents.py", "pipeline.py", "data/adcodes.csv")
+                "documents.py", "pipeline.py", "staging.py", "corpus.py", "data/adcodes.csv")
 
 
 @lru_cache(maxsize=1)
@@ -62,6 +63,59 @@ class ExtractionCache:
         tmp.write_text(json.dumps({"document": document, "metrics": metrics}, ensure_ascii=False,
                                   default=str), encoding="utf-8")
         os.replace(tmp, path)
+
+    # A batch's validated parts, for runs in which none of its files changed.
+
+    def batch_key(self, raw_dir: Path, source_files: list[str],
+                  metadata: dict[str, dict[str, str]]) -> str | None:
+        """sha256 over the batch's file names, bytes and metadata rows; None if a file is gone."""
+        digest = hashlib.sha256()
+        for name in source_files:
+            path = Path(raw_dir) / name
+            try:
+                if path.is_symlink() or path.stat().st_size > (1 << 27):
+                    return None  # links and huge files: always through the full checks
+                content = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                return None
+            meta = metadata.get(name) or metadata.get(Path(name).name) or {}
+            digest.update(json.dumps([name, content, meta], ensure_ascii=False,
+                                     sort_keys=True).encode() + b"\n")
+        return digest.hexdigest()
+
+    def _batch_folder(self, key: str) -> Path:
+        return self.folder / "batches" / key
+
+    def reuse_batch(self, key: str, workdir: Path, index: int) -> dict[str, Any] | None:
+        """Link a kept batch's parts into ``workdir`` as batch ``index``; its counts, or None."""
+        folder = self._batch_folder(key)
+        try:
+            counts = json.loads((folder / "counts.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        for part in TABLE_PARTS:
+            source = folder / f"{part}.parquet"
+            if not source.is_file():
+                return None
+            target = Path(workdir) / part / f"{index:08d}.parquet"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(source, target)
+            except OSError:
+                shutil.copyfile(source, target)
+        return counts
+
+    def keep_batch(self, key: str, workdir: Path, index: int, counts: dict[str, Any]) -> None:
+        folder = self._batch_folder(key)
+        tmp = folder.with_name(f".{key}.{os.getpid()}.tmp")
+        tmp.mkdir(parents=True, exist_ok=True)
+        for part in TABLE_PARTS:
+            shutil.copyfile(Path(workdir) / part / f"{index:08d}.parquet", tmp / f"{part}.parquet")
+        (tmp / "counts.json").write_text(json.dumps(counts, default=list), encoding="utf-8")
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another run kept the same batch first
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def prune(self) -> None:
         """Drop the caches of other rule versions."""

@@ -198,18 +198,29 @@ class BatchCounts:
 def stage_batch(raw_dir: Path, source_files: list[str], index: int, workdir: Path,
                 metadata: dict[str, dict[str, str]],
                 cache: ExtractionCache | None = None) -> BatchCounts:
-    """Process a batch, validate its rows and write them as parts ``index`` of the run's tables."""
+    """Process a batch, validate its rows and write them as parts ``index`` of the run's tables.
+
+    With a cache, a batch whose files, bytes and metadata are all as in an earlier run reuses
+    that run's validated parts without reading a document again.
+    """
     from dangjian.staging import write_part
 
+    key = cache.batch_key(raw_dir, source_files, metadata) if cache else None
+    if cache and key and (counts := cache.reuse_batch(key, workdir, index)) is not None:
+        return BatchCounts(**{**counts, "quarantine_reasons": tuple(counts["quarantine_reasons"]),
+                              "cached": len(source_files)})
     result = process_batch(raw_dir, source_files, metadata, cache)
     quarantine: list[dict[str, Any]] = []
-    counts = {}
+    rows = {}
     for table in ("documents", "metrics", "rejected"):
         good, bad = validate(table, frame(table, getattr(result, table)))
         quarantine += bad
-        counts[table] = write_part(workdir, table, index, good)
+        rows[table] = write_part(workdir, table, index, good)
     checked, _ = validate("quarantine", frame("quarantine", quarantine))
     write_part(workdir, "quarantine", index, checked)
     reasons = tuple(sorted({f"{q['table']}: {q['reason']}" for q in quarantine}))
-    return BatchCounts(len(source_files), counts["documents"], counts["metrics"],
-                       counts["rejected"], len(quarantine), reasons, result.cached)
+    counts = BatchCounts(len(source_files), rows["documents"], rows["metrics"], rows["rejected"],
+                         len(quarantine), reasons, result.cached)
+    if cache and key:
+        cache.keep_batch(key, workdir, index, {**counts.__dict__, "cached": 0})
+    return counts

@@ -63,3 +63,20 @@ def test_fingerprint_follows_the_extractor_version(monkeypatch):
         assert rules_fingerprint() != before
     finally:
         rules_fingerprint.cache_clear()
+
+
+def test_unchanged_batches_reuse_their_validated_parts(tmp_path):
+    from dangjian.pipeline import stage_batch
+
+    raw, files = _corpus(tmp_path, n=6)
+    cache = ExtractionCache(tmp_path / "cache")
+    first, second = tmp_path / "w1", tmp_path / "w2"
+    a = [stage_batch(raw, files[i:i + 3], i // 3, first, {}, cache) for i in (0, 3)]
+    (raw / files[4]).write_text("全市共有党员7万名。", encoding="utf-8")
+    b = [stage_batch(raw, files[i:i + 3], i // 3, second, {}, cache) for i in (0, 3)]
+    assert [c.cached for c in a] == [0, 0]
+    assert b[0].cached == 3 and b[0].metrics == a[0].metrics  # whole batch reused
+    assert b[1].cached == 2  # the changed batch: two documents from the document cache
+    for table in ("documents", "metrics", "rejected", "quarantine"):
+        assert (first / table / "00000000.parquet").read_bytes() == \
+            (second / table / "00000000.parquet").read_bytes()
