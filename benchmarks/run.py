@@ -8,6 +8,10 @@ varied (so every document is new text with the same kinds of metrics). For each 
   second, and the peak resident memory of the whole process tree (sampled every 0.1 s);
 - re-run: ``dangjian release`` again after one document changed (cache warm, as a nightly run).
 
+Runs go to a Prefect server started once for the benchmark, as scheduled runs of ``dangjian
+serve`` do (``--ephemeral`` instead lets each run start Prefect's temporary server, which adds
+several seconds per run).
+
 Results go to ``benchmarks/results.json`` (and stdout). This is not a test: nothing is asserted.
 
     python benchmarks/run.py --sizes 1000 10000 100000
@@ -145,21 +149,54 @@ def bench(n: int, sentences_per_doc: int, workdir: Path, env: dict[str, str]) ->
     return result
 
 
+def prefect_server(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """A Prefect server on a free loopback port, for the benchmark's runs."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host",
+                             "127.0.0.1", "--port", str(port), "--no-ui"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    api = f"http://127.0.0.1:{port}/api"
+    for _ in range(180):
+        try:
+            with urllib.request.urlopen(f"{api}/health", timeout=2):
+                return proc, api
+        except OSError:
+            time.sleep(1)
+    proc.kill()
+    raise RuntimeError("the Prefect server did not start")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--sentences", type=int, default=40, help="sentences per document")
+    parser.add_argument("--ephemeral", action="store_true",
+                        help="no shared Prefect server: each run starts a temporary one")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.json")
     args = parser.parse_args()
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_HOME": tempfile.mkdtemp(prefix="prefect-home-")}
+    server = None
+    if not args.ephemeral:
+        server, env["PREFECT_API_URL"] = prefect_server(env)
     machine = {"platform": platform.platform(), "python": platform.python_version(),
-               "cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2 ** 30, 1)}
+               "cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2 ** 30, 1),
+               "prefect": "temporary server per run" if args.ephemeral else "one local server"}
     results = []
-    with tempfile.TemporaryDirectory(prefix="dangjian-bench-") as tmp:
-        for n in args.sizes:
-            results.append(bench(n, args.sentences, Path(tmp), env))
-            print(json.dumps(results[-1]), flush=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="dangjian-bench-") as tmp:
+            for n in args.sizes:
+                results.append(bench(n, args.sentences, Path(tmp), env))
+                print(json.dumps(results[-1]), flush=True)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
     report = {"machine": machine, "date": time.strftime("%Y-%m-%d"), "results": results}
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"written to {args.out}")

@@ -195,6 +195,15 @@ class BatchCounts:
     cached: int = 0
 
 
+def reuse_batch(source_files: list[str], index: int, workdir: Path, cache: ExtractionCache | None,
+                key: str | None) -> BatchCounts | None:
+    """The counts of a batch whose parts were kept by an earlier run, linked in as ``index``."""
+    if cache is None or key is None or (counts := cache.reuse_batch(key, workdir, index)) is None:
+        return None
+    return BatchCounts(**{**counts, "quarantine_reasons": tuple(counts["quarantine_reasons"]),
+                          "cached": len(source_files)})
+
+
 def stage_batch(raw_dir: Path, source_files: list[str], index: int, workdir: Path,
                 metadata: dict[str, dict[str, str]],
                 cache: ExtractionCache | None = None) -> BatchCounts:
@@ -206,9 +215,9 @@ def stage_batch(raw_dir: Path, source_files: list[str], index: int, workdir: Pat
     from dangjian.staging import write_part
 
     key = cache.batch_key(raw_dir, source_files, metadata) if cache else None
-    if cache and key and (counts := cache.reuse_batch(key, workdir, index)) is not None:
-        return BatchCounts(**{**counts, "quarantine_reasons": tuple(counts["quarantine_reasons"]),
-                              "cached": len(source_files)})
+    reused = reuse_batch(source_files, index, workdir, cache, key)
+    if reused is not None:
+        return reused
     result = process_batch(raw_dir, source_files, metadata, cache)
     quarantine: list[dict[str, Any]] = []
     rows = {}

@@ -9,6 +9,7 @@ batches can run on other processes or machines (Dask) that share the output fold
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -25,7 +26,7 @@ from prefect.logging import get_run_logger
 from dangjian.corpus import corpus_hash, list_raw
 from dangjian.cache import ExtractionCache
 from dangjian.documents import METADATA_FILE, load_metadata
-from dangjian.pipeline import BatchCounts, stage_batch
+from dangjian.pipeline import BatchCounts, reuse_batch, stage_batch
 from dangjian.publish import DUCKDB_FILE, publish_parts
 from dangjian.staging import new_workdir
 
@@ -82,8 +83,13 @@ def scan_corpus(raw_dir: str) -> tuple[list[str], str]:
 @task(name="extract-batch")
 def extract_batch(raw_dir: str, files: list[str], index: int, workdir: str,
                   cache_dir: str | None) -> BatchCounts:
-    if _workers is not None:  # a pool of plain processes of this flow run
-        return _workers.submit(_stage, raw_dir, files, index, workdir, cache_dir).result()
+    if cache_dir:  # an unchanged batch costs a hash of its files, here, without a worker
+        cache = ExtractionCache(Path(cache_dir))
+        key = cache.batch_key(Path(raw_dir), files, _metadata(raw_dir))
+        if (reused := reuse_batch(files, index, Path(workdir), cache, key)) is not None:
+            return reused
+    if _pool_size and _claim_pool():
+        return _pool().submit(_stage, raw_dir, files, index, workdir, cache_dir).result()
     return _stage(raw_dir, files, index, workdir, cache_dir)
 
 
@@ -94,21 +100,40 @@ def _stage(raw_dir: str, files: list[str], index: int, workdir: str,
 
 
 _workers: ProcessPoolExecutor | None = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+_misses = 0
+
+
+def _claim_pool() -> bool:
+    """False for the run's first batch that needs extracting: it runs in this process, so a
+    nightly run with one changed batch starts no worker process at all."""
+    global _misses
+    with _pool_lock:
+        _misses += 1
+        return _misses > 1
+
+
+def _pool() -> ProcessPoolExecutor:
+    """The run's worker processes, started on first need (a run with nothing to extract starts
+    none); spawned, so they inherit no Prefect state."""
+    global _workers
+    with _pool_lock:
+        if _workers is None:
+            _workers = ProcessPoolExecutor(max_workers=_pool_size, mp_context=get_context("spawn"))
+        return _workers
 
 
 @contextmanager
 def _worker_pool(processes: int) -> Iterator[None]:
-    """Worker processes for the batches of one flow run (spawned: no Prefect state inherited)."""
-    global _workers
-    if processes < 1:
-        yield
-        return
-    _workers = ProcessPoolExecutor(max_workers=processes, mp_context=get_context("spawn"))
+    global _workers, _pool_size, _misses
+    _pool_size, _misses = max(processes, 0), 0
     try:
         yield
     finally:
-        _workers.shutdown(cancel_futures=True)
-        _workers = None
+        if _workers is not None:
+            _workers.shutdown(cancel_futures=True)
+        _workers, _pool_size = None, 0
 
 
 @lru_cache(maxsize=4)
