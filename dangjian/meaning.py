@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+from importlib import resources
 
 import jieba
 import jieba.posseg
@@ -26,55 +27,172 @@ from dangjian.text import clean_view
 
 jieba.setLogLevel(logging.WARNING)
 
-PUNCT = r"[,，;；:：、。!?！？\n()（）]"
+PUNCT = r"[,，;；:：、。!?！？\n]"
 LEADING_NOISE = re.compile(
     r"^(?:据统计|截至目前|截至|目前|其中|同时|此外|另外|与此同时|近年来|去年|今年|全年|上年|"
     r"当年|仅|共|全市|我市|本市|全区|我区|全县|全省|全国|市县两级|各地|累计|已经|已|\d{4}年(?:底|末|初)?的?)+"
 )
 TRAILING_NOISE = re.compile(
     r"(?:分别|分别有|分别为|均|各|共有|共|有|累计|达到|达|为|是|在|到|至|占到|占|超过|超|逾|近|约|"
-    r"将近|接近|不足|不到|首次突破|突破|了|的|由|从|提高|增长|增加|下降|减少|降低|缩小|进一步|"
+    r"将近|接近|不足|不到|不少于|不低于|不超过|不高于|多于|少于|高于|低于|首次突破|突破|了|的|由|从|提高|增长|增加|下降|减少|降低|缩小|进一步|"
     r"比[^,，;；]{0,6}?(?:前|上届|上年|去年|同期)|已经|已|总数|总量|规模|人数达)+$"
 )
-QUOTES = re.compile(r"[“”‘’\"'《》「」『』]")
-AFTER_STOP_FLAGS = {"v", "p", "d", "u", "uj", "ul", "uz", "ud", "c", "r", "f", "x", "m", "q", "zg", "y"}
-AFTER_KEEP_VERBS = {"服务", "管理", "培训", "教育", "建设", "志愿", "联系", "工作", "示范", "创业"}
+QUOTES = re.compile(r"[“”‘’\"'《》「」『』()（）]")
+# Parts of speech (jieba's tag set) that end a noun phrase read rightwards after a measure word.
+AFTER_STOP_FLAGS = {"v", "p", "d", "u", "uj", "ul", "uz", "ud", "c", "r", "x", "m", "q", "y", "ad"}
+# Parts of speech that a noun phrase read leftwards from a number does not start with.
+LEADING_DROP_FLAGS = {"r", "t", "ns", "d", "p", "c", "u", "uj", "ul", "x", "f", "v"}
+NOMINAL_FLAGS = ("n", "vn", "j", "l", "b", "nz", "nt", "an", "zg", "i")
+# Verbs that also stand inside compound nouns (行业联合党组织, 农民种植专业合作社, 在职党员).
+COMPOUND_VERBS = {"服务", "管理", "培训", "教育", "建设", "志愿", "联系", "工作", "示范", "创业", "联合",
+                  "种植", "养殖", "合作", "组织", "调解", "帮扶", "指导", "互助", "发展", "驻", "选调",
+                  "补助", "监督", "宣讲", "巡察", "执法", "救援", "保障", "慰问", "结对", "共建", "扶贫",
+                  "在职", "离退休", "退休", "流动", "入党"}
+KEEP_PRONOUNS = {"其他", "其它"}
+# ``N名干部担任“防控指挥官”``: the number counts the role taken, not the people in general.
+ROLE = re.compile(r"(?:经[^,，;；。]{0,8}?推荐)?(?:担任|获评|荣获|被评为|评为|成为|当选为?|被授予)"
+                  r"“?([^”,，;；。、]{2,16})”?")
+RANK_VERBS = {"位居", "位列", "排名", "排在", "居于", "居"}
+DURATION_UNITS = {"年", "天", "日", "个月", "月", "周", "小时"}
+MAX_SUBJECT = 16
 YEAR = re.compile(r"(\d{4})年(?!以来|来|起|开始|以后|后|前|代)")
 RELATIVE_YEAR = {"去年": -1, "上年": -1, "上一年": -1, "前年": -2}
 RETROSPECTIVE = re.compile(r"这一年|一年来|过去一年|年度盘点|年终盘点|回眸\d{4}|去年以来")
 
 
-@lru_cache(maxsize=4096)
-def _tags(phrase: str) -> list[tuple[str, str]]:
-    return [(w.word, w.flag) for w in jieba.posseg.cut(phrase, HMM=False)]
+def _load_lexicon() -> None:
+    """Domain words jieba's general dictionary splits or mistags (占比, 一肩挑, 两新组织)."""
+    lexicon = (resources.files("dangjian") / "data" / "lexicon.txt").read_text(encoding="utf-8")
+    for line in lexicon.splitlines():
+        if line.strip() and not line.startswith("#"):
+            word, freq, tag = line.split()
+            jieba.add_word(word, int(freq), tag)
+
+
+_load_lexicon()
+
+
+@lru_cache(maxsize=8192)
+def _tags(phrase: str) -> tuple[tuple[str, str], ...]:
+    return tuple((w.word, w.flag) for w in jieba.posseg.cut(phrase, HMM=False))
 
 
 def _clean(subject: str) -> str:
     return QUOTES.sub("", subject).strip()
 
 
-def subject_after(view: str, end: int) -> str:
-    """The noun phrase right after a number's unit, or '' when a verb or punctuation follows."""
-    rest = view[end:end + 24]
+def _is_verb(word: str, flag: str) -> bool:
+    return flag == "v" and word not in COMPOUND_VERBS
+
+
+def _nominal(flag: str) -> bool:
+    return flag.startswith(NOMINAL_FLAGS)
+
+
+def _noun_run(tokens: tuple[tuple[str, str], ...]) -> str:
+    """The noun phrase that opens ``tokens``: up to the first verb, particle or adverb."""
+    words: list[str] = []
+    for index, (word, flag) in enumerate(tokens):
+        following = tokens[index + 1][1] if index + 1 < len(tokens) else ""
+        if _is_verb(word, flag):
+            # a one-character verb before a one-character noun opens a compound (驻村工作队)
+            if words or len(word) > 1 or len(tokens[index + 1][0] if following else "") != 1:
+                break
+        elif re.search(r"\d", word):
+            break
+        elif flag in AFTER_STOP_FLAGS and word not in COMPOUND_VERBS:
+            if flag == "m" and not words and not re.search(r"\d", word) and (
+                    _nominal(following) or following == "a"):
+                pass  # 一线医务人员, 两新党组织书记: a numeral-led word, not a number
+            elif flag == "r" and not words and word not in KEEP_PRONOUNS:
+                continue  # 各级党群服务中心
+            elif flag == "c" and words and word in "和及与" and _nominal(following):
+                pass  # 第一书记和驻村干部
+            else:
+                break
+        elif flag in ("a", "ad") and len(word) > 1 and words:
+            break  # 党员志愿服务团队踊跃参与
+        words.append(word)
+        if len("".join(words)) >= MAX_SUBJECT:
+            break
+    while len(words) > 1 and _tags(words[-1])[-1][1] == "f":
+        words.pop()  # 行政村党组织中
+    return "".join(words)
+
+
+def subject_after_modifier(view: str, end: int) -> str:
+    """``220个遍布全市、各具特色的开放式组织生活基地``: the noun after a modifier ending in 的."""
+    rest = view[end:end + 60]
+    modifier = re.match(r"[^,，;；。！？:：\d]{1,30}?的(?=[\u4e00-\u9fff“])", rest)
+    if not modifier:
+        return ""
+    return _noun_run(_tags(QUOTES.sub("", re.split(PUNCT, rest[modifier.end():], maxsplit=1)[0])))
+
+
+def _role(rest: str, words: str) -> str | None:
+    """The role after ``N名<people>``, when a role verb follows the people."""
+    for cut in range(1, len(words) + 1):
+        role = ROLE.match(rest, cut)
+        if role:
+            return role.group(1)
+    return None
+
+
+def subject_after(view: str, end: int, unit: str | None = None) -> str:
+    """The noun phrase right after a number's unit, or '' when none stands there."""
+    rest = view[end:end + 60]
     rest = re.sub(r"^(?:以上|左右|上下|以下|以内|多|余)", "", rest)
     rest = re.sub(r"^的", "", rest)
-    if not rest or re.match(PUNCT, rest) or not re.match(r"[\u4e00-\u9fff“‘\"]", rest):
+    if not rest or not re.match(r"[\u4e00-\u9fff“‘\"「]", rest):
         return ""
-    rest = re.split(PUNCT, rest, maxsplit=1)[0]
-    words: list[str] = []
-    for word, flag in _tags(QUOTES.sub("", rest)):
-        if flag in AFTER_STOP_FLAGS and word not in AFTER_KEEP_VERBS:
-            if words or flag in ("x", "p", "u", "uj", "c", "d", "m", "r", "q"):
-                break
-        words.append(word)
-        if len("".join(words)) >= 12:
-            break
-    return "".join(words)
+    clause = re.split(PUNCT, rest, maxsplit=1)[0]
+    quoted = re.match(r"[“‘\"「]([^”’\"」]{1,16})[”’\"」]", clause)
+    if quoted:  # 3个“10分钟服务圈”, 344名“两新”组织党务工作者
+        return quoted.group(1) + _noun_run(_tags(QUOTES.sub("", clause[quoted.end():])))
+    plain = QUOTES.sub("", clause)
+    tokens = _tags(plain)
+    subject = _noun_run(tokens)
+    if subject:
+        return _role(plain, subject) or subject
+    if unit in DURATION_UNITS and tokens and tokens[0][1] == "v":
+        return _noun_run(_tags(plain[len(tokens[0][0]):]))  # 持续20年开展党员志愿服务
+    return ""
+
+
+def _head(phrase: str) -> str:
+    """The noun phrase that ends ``phrase``: what follows its last verb that takes an object,
+    without leading pronouns, time words, places and adverbs (建立党组织 -> 党组织)."""
+    tokens = _tags(phrase)
+    cut = 0
+    for index in range(len(tokens) - 1):
+        word, flag = tokens[index]
+        fresh = word.startswith("新") or (index and tokens[index - 1][0].startswith("新"))
+        opening = all(f == "v" for _, f in tokens[:index + 1])  # 服务管理党员
+        if (flag == "v" and (opening or word not in COMPOUND_VERBS) and len(word) > 1
+                and not fresh and _nominal(tokens[index + 1][1])):
+            cut = index + 1
+    tokens = tokens[cut:]
+    while len(tokens) > 1 and ((tokens[0][1] in LEADING_DROP_FLAGS
+                                and tokens[0][0] not in KEEP_PRONOUNS | COMPOUND_VERBS
+                                and not tokens[0][0].startswith("新"))
+                               or tokens[0][0] in ("之", "所有")):
+        tokens = tokens[1:]
+    words = [word for word, _ in tokens]
+    while len(words) > 1 and len("".join(words)) > MAX_SUBJECT:
+        words.pop(0)
+    subject = "".join(words)
+    return "" if all(_is_verb(w, f) for w, f in tokens) else subject
 
 
 def subject_before(view: str, start: int, clause_start: int) -> str:
     """The noun phrase that ends just before a number, with qualifiers and verbs stripped."""
     phrase = view[clause_start:start]
+    at = 0
+    for word, _ in _tags(phrase):
+        if word in RANK_VERBS and at:  # 人才生态指数居全国城市第6位
+            phrase = phrase[:at]
+            break
+        at += len(word)
     for marker in ("由", "从"):
         cut = phrase.find(marker)
         if cut > 0:
@@ -84,14 +202,19 @@ def subject_before(view: str, start: int, clause_start: int) -> str:
     for _ in range(3):
         phrase = TRAILING_NOISE.sub("", phrase)
     phrase = LEADING_NOISE.sub("", phrase)
-    return phrase[-14:]
+    for joint in ("的", "等"):  # 参与服务保障G20峰会的党员, 论坛、海外学子行等重点活动
+        head, _, tail = phrase.rpartition(joint)
+        if head and len(tail) >= 2:
+            phrase = tail
+    return _head(phrase) if phrase else ""
 
 
-_PUNCT_CHARS = frozenset(",，;；:：、。!?！？\n()（）")
+_PUNCT_CHARS = frozenset(",，;；:：、。!?！？\n")
+_SENTENCE_CHARS = frozenset(",，;；:：。!?！？\n")
 
 
-def _clause_start(view: str, pos: int, floor: int) -> int:
-    while pos > floor and view[pos - 1] not in _PUNCT_CHARS:
+def _clause_start(view: str, pos: int, floor: int, stops: frozenset[str] = _PUNCT_CHARS) -> int:
+    while pos > floor and view[pos - 1] not in stops:
         pos -= 1
     return pos
 
@@ -111,27 +234,37 @@ def _enumerations(view: str, mentions: list[Mention]) -> list[list[Mention]]:
     return groups
 
 
+COMPARISON = re.compile(r"(?:比|较|同比|环比)")
+
+
 def assign_subjects(view: str, mentions: list[Mention]) -> None:
+    previous: Mention | None = None
     for group in _enumerations(view, mentions):
-        shared = subject_after(view, group[-1].end)
+        shared = subject_after(view, group[-1].end, group[-1].unit)
         first = group[0]
-        clause = _clause_start(view, first.start, first.sentence.start)
+        clause = _clause_start(view, first.start, first.sentence.start, _SENTENCE_CHARS)
         respective = _respectively(view, clause, first.start, len(group))
         for index, mention in enumerate(group):
-            own_after = subject_after(view, mention.end)
+            own_after = subject_after(view, mention.end, mention.unit)
             own_before = subject_before(
                 view, mention.start, _clause_start(view, mention.start, mention.sentence.start))
+            modifier = len(group) > 1 and shared and 0 < len(own_before) <= 4
             if respective:
                 subject = respective[index]
-            elif own_after:
+            elif own_after and not (modifier and own_after == shared):
                 subject = own_after
-            elif len(group) > 1 and shared and len(own_before) <= 4:
-                subject = own_before + shared
+            elif modifier:
+                subject = own_before + shared  # 市级50个、县级300个党员教育红色示范基地
             elif own_before:
                 subject = own_before
             else:
-                subject = shared
+                subject = shared or subject_after_modifier(view, mention.end)
+            clause = _clause_start(view, mention.start, mention.sentence.start)
+            if (not subject and previous is not None and previous.sentence == mention.sentence
+                    and COMPARISON.match(view, clause)):
+                subject = previous.subject or ""  # 平均年龄45.6岁，比选前下降5岁
             mention.subject = _clean(subject)
+            previous = mention
 
 
 def _respectively(view: str, clause: int, start: int, count: int) -> list[str] | None:
@@ -142,8 +275,8 @@ def _respectively(view: str, clause: int, start: int, count: int) -> list[str] |
     cut = text.find("分别")
     if cut <= 0:
         return None
-    items = [item for item in re.split(r"[、和及与]", LEADING_NOISE.sub("", text[:cut])) if item]
-    return items if len(items) == count else None
+    items = [_head(item) for item in re.split(r"[、和及与]", LEADING_NOISE.sub("", text[:cut])) if item]
+    return items if len(items) == count and all(items) else None
 
 
 # --------------------------------------------------------------------------------------------
