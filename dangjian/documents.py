@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from dangjian.places import home_place
+from dangjian.places import find_places, home_place
 from dangjian.text import script_of
 
 METADATA_FILE = "metadata.csv"
@@ -21,6 +21,20 @@ METADATA_COLUMNS = ("source_file", "title", "publisher", "published", "url", "pl
 _DATE = re.compile(r"(20\d{2}|19\d{2})\s*[年\-/.]\s*(\d{1,2})\s*[月\-/.]\s*(\d{1,2})")
 _PUBLISHER = re.compile(r"(?:来源|來源|稿源)\s*[:：]\s*([^\s|｜]{2,20})")
 _NAV = re.compile(r"上一篇|下一篇|上一版|下一版|标题导航|放大|缩小|首页|版权所有|阅读次数|字体|记者|通讯员|[:>|]")
+
+
+# Central media: a text of theirs is about the whole country unless its title names a place.
+NATIONAL_PUBLISHERS = ("人民日报", "人民网", "新华社", "新华网", "光明日报", "经济日报", "求是", "央视",
+                       "中央电视台", "中国组织人事报", "中国青年报", "法治日报", "学习时报", "共产党员网",
+                       "中国共产党新闻网", "党建网")
+
+
+def _home(view: str, title: str | None, publisher: str | None) -> str | None:
+    home = home_place(view)
+    if publisher and publisher.startswith(NATIONAL_PUBLISHERS):
+        named = find_places(title) if title else []
+        return named[0].canonical if named else "全国"
+    return home
 
 
 @dataclass
@@ -90,5 +104,6 @@ def describe(text: str, view: str, meta: dict[str, str] | None = None) -> Docume
         published=published or _parse_date(meta.get("published", "")),
         url=meta.get("url") or None,
         script=script_of(text, view),
-        home=meta.get("place") or home_place(view),
+        home=meta.get("place") or _home(view, title, publisher.group(1) if publisher else
+                                        meta.get("publisher")),
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -22,7 +23,7 @@ import jieba
 import jieba.posseg
 
 from dangjian.extract import Mention
-from dangjian.places import find_places, document_cities
+from dangjian.places import Place, document_cities, document_units, find_places
 from dangjian.text import clean_view
 
 jieba.setLogLevel(logging.WARNING)
@@ -46,7 +47,7 @@ NOMINAL_FLAGS = ("n", "vn", "j", "l", "b", "nz", "nt", "an", "zg", "i")
 # Verbs that also stand inside compound nouns (行业联合党组织, 农民种植专业合作社, 在职党员).
 COMPOUND_VERBS = {"服务", "管理", "培训", "教育", "建设", "志愿", "联系", "工作", "示范", "创业", "联合",
                   "种植", "养殖", "合作", "组织", "调解", "帮扶", "指导", "互助", "发展", "驻", "选调",
-                  "补助", "监督", "宣讲", "巡察", "执法", "救援", "保障", "慰问", "结对", "共建", "扶贫",
+                  "补助", "监督", "宣讲", "巡察", "执法", "救援", "保障", "慰问", "共建", "扶贫",
                   "在职", "离退休", "退休", "流动", "入党"}
 KEEP_PRONOUNS = {"其他", "其它"}
 # ``N名干部担任“防控指挥官”``: the number counts the role taken, not the people in general.
@@ -89,6 +90,14 @@ def _nominal(flag: str) -> bool:
     return flag.startswith(NOMINAL_FLAGS)
 
 
+def _modifies_noun(tokens: tuple[tuple[str, str], ...], index: int) -> bool:
+    """Whether the verbs from ``index`` on lead into a noun (行业联合党组织)."""
+    for word, flag in tokens[index + 1:]:
+        if flag != "v" or _is_verb(word, flag):
+            return _nominal(flag)
+    return False
+
+
 def _noun_run(tokens: tuple[tuple[str, str], ...]) -> str:
     """The noun phrase that opens ``tokens``: up to the first verb, particle or adverb."""
     words: list[str] = []
@@ -100,6 +109,8 @@ def _noun_run(tokens: tuple[tuple[str, str], ...]) -> str:
                 break
         elif re.search(r"\d", word):
             break
+        elif flag == "v" and not _modifies_noun(tokens, index):
+            break  # 财务专员结对联系: compound-forming verbs only before a noun
         elif flag in AFTER_STOP_FLAGS and word not in COMPOUND_VERBS:
             if flag == "m" and not words and not re.search(r"\d", word) and (
                     _nominal(following) or following == "a"):
@@ -152,7 +163,12 @@ def subject_after(view: str, end: int, unit: str | None = None) -> str:
     plain = QUOTES.sub("", clause)
     tokens = _tags(plain)
     subject = _noun_run(tokens)
+    if subject and not any(_nominal(flag) and flag != "b" for _, flag in _tags(subject)):
+        subject = ""  # 860人主动请战: no noun follows the number
     if subject:
+        items = re.match(r"(?:[\u4e00-\u9fff]{2,12}、)+([\u4e00-\u9fff]{2,16})", rest)
+        if items and items.group(0).startswith(subject + "、"):
+            return _noun_run(_tags(items.group(1))) or subject  # 机关事业单位、国有企业党员干部
         return _role(plain, subject) or subject
     if unit in DURATION_UNITS and tokens and tokens[0][1] == "v":
         return _noun_run(_tags(plain[len(tokens[0][0]):]))  # 持续20年开展党员志愿服务
@@ -167,8 +183,8 @@ def _head(phrase: str) -> str:
     for index in range(len(tokens) - 1):
         word, flag = tokens[index]
         fresh = word.startswith("新") or (index and tokens[index - 1][0].startswith("新"))
-        opening = all(f == "v" for _, f in tokens[:index + 1])  # 服务管理党员
-        if (flag == "v" and (opening or word not in COMPOUND_VERBS) and len(word) > 1
+        opening = index > 0 and all(f in ("v", "vn") for _, f in tokens[:index + 1])  # 服务管理党员
+        if ((opening or (flag == "v" and word not in COMPOUND_VERBS)) and len(word) > 1
                 and not fresh and _nominal(tokens[index + 1][1])):
             cut = index + 1
     tokens = tokens[cut:]
@@ -181,7 +197,8 @@ def _head(phrase: str) -> str:
     while len(words) > 1 and len("".join(words)) > MAX_SUBJECT:
         words.pop(0)
     subject = "".join(words)
-    return "" if all(_is_verb(w, f) for w, f in tokens) else subject
+    last, flag = tokens[-1]
+    return "" if _is_verb(last, flag) and len(last) > 1 else subject  # 每个网格配备: a predicate
 
 
 def subject_before(view: str, start: int, clause_start: int) -> str:
@@ -227,13 +244,14 @@ def _enumerations(view: str, mentions: list[Mention]) -> list[list[Mention]]:
             last = groups[-1][-1]
             between = view[last.end:mention.start]
             if (last.sentence == mention.sentence and len(between) <= 10
-                    and re.fullmatch(r"(?:以上|左右|多|余)?[、和及与][\u4e00-\u9fff“”]{0,8}", between)):
+                    and re.fullmatch(r"(?:以上|左右|多|余)?[\u4e00-\u9fff]{0,4}[、和及与][\u4e00-\u9fff“”]{0,8}", between)):
                 groups[-1].append(mention)
                 continue
         groups.append([mention])
     return groups
 
 
+GENERIC_MEASURES = {"人数", "数量", "总数", "总量", "比例", "占比", "规模"}
 COMPARISON = re.compile(r"(?:比|较|同比|环比)")
 
 
@@ -241,6 +259,13 @@ def assign_subjects(view: str, mentions: list[Mention]) -> None:
     previous: Mention | None = None
     for group in _enumerations(view, mentions):
         shared = subject_after(view, group[-1].end, group[-1].unit)
+        role = _group_role(view, group[-1].end) if len(group) > 1 else None
+        if role:  # 4名个人、1个集体被评为全国抗疫先进
+            for mention in group:
+                noun = _noun_run(_tags(_after_text(view, mention.end)))
+                mention.subject = _clean(role + noun if _tags(role)[-1][1] == "a" else role)
+                previous = mention
+            continue
         first = group[0]
         clause = _clause_start(view, first.start, first.sentence.start, _SENTENCE_CHARS)
         respective = _respectively(view, clause, first.start, len(group))
@@ -260,11 +285,40 @@ def assign_subjects(view: str, mentions: list[Mention]) -> None:
             else:
                 subject = shared or subject_after_modifier(view, mention.end)
             clause = _clause_start(view, mention.start, mention.sentence.start)
-            if (not subject and previous is not None and previous.sentence == mention.sentence
-                    and COMPARISON.match(view, clause)):
+            same = previous is not None and previous.sentence == mention.sentence
+            if not subject and same and COMPARISON.match(view, clause):
                 subject = previous.subject or ""  # 平均年龄45.6岁，比选前下降5岁
+            elif subject in GENERIC_MEASURES and same and previous.subject:
+                subject = previous.subject + subject  # 大学生2680余名，人数比上届增长
+            elif not subject and mention.unit in ("人", "名"):
+                subject = _doers(view, mention.end)  # 1981人在“火线”提交入党申请
+            elif not subject and mention.unit == "次":
+                action = _tags(view[clause:mention.start])
+                verbs = [w for w, f in action if f == "v" and len(w) > 1]
+                subject = verbs[0] + "次数" if verbs else ""  # 每年走访不少于4次
             mention.subject = _clean(subject)
             previous = mention
+
+
+def _after_text(view: str, end: int) -> str:
+    return QUOTES.sub("", re.split(PUNCT, view[end:end + 30], maxsplit=1)[0])
+
+
+def _group_role(view: str, end: int) -> str | None:
+    plain = _after_text(view, end)
+    own = _noun_run(_tags(plain))
+    return _role(plain, own) if own else None
+
+
+def _doers(view: str, end: int) -> str:
+    """``170人被发展入党`` -> 发展入党人数: people counted by what they did."""
+    action = re.match(r"(?:在|被|已|均|都)?([^,，;；。！？、\d]{2,12})(?=[,，;；。！？、])", view[end:end + 16])
+    if not action:
+        return ""
+    words = _tags(QUOTES.sub("", action.group(1)))
+    if not any(flag in ("v", "vn") for _, flag in words):
+        return ""
+    return "".join(word for word, _ in words) + "人数"
 
 
 def _respectively(view: str, clause: int, start: int, count: int) -> list[str] | None:
@@ -283,32 +337,57 @@ def _respectively(view: str, clause: int, start: int, count: int) -> list[str] |
 # Geography
 # --------------------------------------------------------------------------------------------
 
+NATIONAL = re.compile(r"(?<![居列在])全国(?!城市|第|前|首|率先|先进|优秀|示范|文明|百强|十佳|劳模|模范|重点|"
+                      r"典型|知名|一流|领先)")
+NATIONWIDE = "全国"
+SCOPED = re.compile(r"全市|我市|本市|全区|我区|本区|全县|我县|本县")
+# A place followed by one of these names an organ that acts (南通市委部署), not where a number is.
+ORGAN = re.compile(r"(?:市委|区委|县委|党委|委|政府|人大|政协|组织部)")
+# ``商圈先后成立…``: a bare unit word opening a clause refers back to the last such place named.
+ANAPHOR = re.compile(r"(?:(?<=[，,；;。：:！？!?\n])|^)(?:该|本|整个)?(商圈|社区|村|街道|镇|园区|片区)"
+                     r"(?=[内里中]|[，,；;]|先后|共|已|累计|现有)", re.M)
+
+
 def assign_geography(view: str, mentions: list[Mention], home: str | None) -> None:
     cities = document_cities(view)
-    paragraph_place: dict[int, str] = {}
+    units = document_units(view, cities)
+    everywhere = [p for p in find_places(view, cities=cities, units=units) if not _organ(view, p)]
+    starts = [p.start for p in everywhere]
     for mention in mentions:
         sentence = mention.sentence
         clause = _clause_start(view, mention.start, sentence.start)
-        places = [p for p in find_places(view, sentence.start, mention.start, cities)
-                  if p.end <= mention.start]
+        lo, hi = bisect_left(starts, sentence.start), bisect_left(starts, mention.start)
+        places = [p for p in everywhere[lo:hi] if p.end <= mention.start and not _counted(view, p, mention)]
         in_clause = [p for p in places if p.start >= clause]
-        national = re.search(r"(?<![居列在])全国(?!城市|第|前|首|率先)", view[sentence.start:mention.start])
-        scoped = re.search(r"全市|我市|本市|全区|我区|本区|全县|我县|本县", view[clause:mention.start])
+        national = NATIONAL.search(view, sentence.start, mention.start)
+        scoped = SCOPED.search(view, clause, mention.start)
+        anaphor = ANAPHOR.search(view, sentence.start, mention.start)
         if in_clause:
             geography = in_clause[-1].name
         elif scoped and home:
             geography = home
-        elif national:
-            geography = "全国"
+        elif anaphor and (earlier := [p for p in everywhere[:hi] if p.name.endswith(anaphor.group(1))]):
+            geography = earlier[-1].name
         elif places:
             geography = places[-1].name
-        else:
+        elif national:
+            geography = "全国"
+        elif home in (None, NATIONWIDE):  # a national paper's stories: the story's own place
             paragraph = view.rfind("\n", 0, sentence.start) + 1
-            if paragraph not in paragraph_place:
-                before = find_places(view, paragraph, sentence.start, cities)
-                paragraph_place[paragraph] = before[-1].name if before else ""
-            geography = paragraph_place[paragraph] or home
+            before = [p for p in everywhere[bisect_left(starts, paragraph):lo]]
+            geography = before[-1].name if before else home
+        else:
+            geography = home
         mention.geography = _canonical_short(geography, home)
+
+
+def _organ(view: str, place: Place) -> bool:
+    return bool(ORGAN.match(view, place.end))
+
+
+def _counted(view: str, place: Place, mention: Mention) -> bool:
+    """A place inside the enumeration a number counts (玄武、秦淮、鼓楼3个行政区)."""
+    return place.end == mention.start or view.startswith("、", place.end)
 
 
 def _canonical_short(name: str | None, home: str | None) -> str | None:

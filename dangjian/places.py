@@ -17,6 +17,7 @@ from importlib import resources
 
 import ahocorasick
 
+LEVEL_WORDS = re.compile(r"[省市县区乡镇村街道社]+")  # 市县乡三级: levels, not a unit
 SUFFIXES = ("特别行政区", "自治区", "自治州", "自治县", "地区", "新区", "省", "市", "区", "县", "盟", "旗")
 _NAME_CHAR = r"(?:(?![的在是和与为了等及或作把将对从由向])[\u4e00-\u9fff])"
 LOWER_UNIT = re.compile(rf"(?:{_NAME_CHAR}{{1,4}}?(?:街道|镇|乡|村|社区)|{_NAME_CHAR}{{2,6}}?(?:商圈|园区|片区))")
@@ -112,11 +113,14 @@ def _by_code() -> dict[str, str]:
 
 
 def find_places(view: str, start: int = 0, end: int | None = None,
-                cities: frozenset[str] | None = None) -> list[Place]:
+                cities: frozenset[str] | None = None,
+                units: dict[str, Place] | None = None) -> list[Place]:
     """Places named in ``view[start:end]``, each extended by the lower units written after it.
 
     A county written without its suffix (北仑 for 北仑区) counts only when its city is among
     ``cities`` (the cities the document names), since most such short names are also words.
+    A lower unit standing alone (石马村) counts when the document introduced it under its county
+    (秦州区杨家寺镇石马村): ``units`` maps such names to the place that introduced them.
     """
     end = len(view) if end is None else end
     cities = document_cities(view) if cities is None else cities
@@ -139,7 +143,47 @@ def find_places(view: str, start: int = 0, end: int | None = None,
             tail = unit.end()
         found.append(Place(s, tail, view[s:tail], full, code))
         pos = tail
+    if units:
+        taken = [(p.start, p.end) for p in found]
+        for name, origin in units.items():
+            s = view.find(name, start, end)
+            while s != -1:
+                if not any(a < s + len(name) and s < b for a, b in taken):
+                    found.append(Place(s, s + len(name), name, origin.canonical, origin.adcode))
+                    taken.append((s, s + len(name)))
+                s = view.find(name, s + len(name), end)
+        found.sort(key=lambda place: place.start)
     return found
+
+
+def document_units(view: str, cities: frozenset[str] | None = None) -> dict[str, Place]:
+    """Lower units a text introduces under a gazetteer place (杨家寺镇石马村 after 秦州区), by the
+    names they may later stand alone under (杨家寺镇石马村, 石马村)."""
+    units: dict[str, Place] = {}
+    for place in find_places(view, cities=cities):
+        if not place.name.startswith(place.canonical):
+            continue  # 江苏路街道 is a street of Shanghai, not a unit of 江苏省
+        for first in _unit_splits(place.name):
+            name = place.name[first:]
+            if len(name) >= 2 and not LEVEL_WORDS.fullmatch(name) and name not in units:
+                units[name] = place
+    return units
+
+
+def _unit_splits(name: str) -> list[int]:
+    """Offsets in ``name`` where a lower unit begins (after the gazetteer part)."""
+    splits: list[int] = []
+    found = _longest_at(name, 0, len(name))
+    if 0 not in found:
+        return splits
+    pos = len(found[0])
+    while pos < len(name):
+        unit = LOWER_UNIT.match(name, pos)
+        if not unit:
+            break
+        splits.append(pos)
+        pos = unit.end()
+    return splits
 
 
 def document_cities(view: str) -> frozenset[str]:

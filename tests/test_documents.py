@@ -47,3 +47,13 @@ def test_metadata_file(tmp_path):
 def test_every_seed_has_a_metadata_row():
     rows = load_metadata(RAW)
     assert sorted(rows) == sorted(p.name for p in RAW.glob("*.txt"))
+
+
+def test_a_central_paper_writes_about_the_whole_country_unless_its_title_names_a_place():
+    body = "南京市新街口商圈党建。南京市鼓楼区、南京市玄武区、南京市秦淮区联动。\n全国党员9671万名。"
+    national = describe("团结奋斗\n\n" + body, clean_view("团结奋斗\n\n" + body), {"publisher": "人民日报"})
+    assert national.home == "全国"
+    local = describe(body, clean_view(body), {"publisher": "南京日报"})
+    assert local.home == "南京市"
+    titled = "南京：商圈党建有新招\n\n" + body
+    assert describe(titled, clean_view(titled), {"publisher": "人民日报"}).home == "南京市"

@@ -1,0 +1,37 @@
+"""The gazetteer and the place finder."""
+from dangjian.places import document_units, find_places, home_place
+
+
+def names(text: str, **kwargs) -> list[str]:
+    return [place.name for place in find_places(text, **kwargs)]
+
+
+def test_full_and_short_names_with_lower_units():
+    text = "宁波市北仑区大港社区和慈溪的党员"
+    assert names(text) == ["宁波市", "北仑区大港社区", "慈溪"]
+
+
+def test_short_county_names_need_their_city_in_the_text():
+    assert names("海曙的党员") == []
+    assert names("宁波市海曙的党员") == ["宁波市", "海曙"]
+
+
+def test_units_introduced_under_a_full_name_may_stand_alone():
+    text = "走进甘肃省天水市秦州区杨家寺镇石马村。石马村引进合作社6家。"
+    units = document_units(text)
+    assert "石马村" in units and units["石马村"].canonical == "秦州区"
+    assert names(text, units=units)[-1] == "石马村"
+
+
+def test_level_words_and_province_short_forms_make_no_units():
+    units = document_units("上海市静安区江苏路街道，宁波市县乡三级联动")
+    assert "县乡" not in units and "路街道" not in units
+
+
+def test_home_place_is_the_city_most_named():
+    text = "宁波市召开会议。宁波北仑区、宁波鄞州区和宁波海曙区介绍经验。杭州市派员参加。"
+    assert home_place(text) == "宁波市"
+
+
+def test_no_home_place_when_none_stands_out():
+    assert home_place("党员活动") is None
