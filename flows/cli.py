@@ -203,6 +203,24 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    import webbrowser
+
+    from dangjian.report import report_for
+    from dangjian.verify import ReleaseNotFoundError
+
+    raw = Path(args.raw) if Path(args.raw).is_dir() else None
+    try:
+        path = report_for(Path(args.output), args.version, raw)
+    except (ReleaseNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(path)
+    if args.open:
+        webbrowser.open(path.resolve().as_uri())
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     _prefect_env()
     if not os.environ.get("PREFECT_API_URL"):
@@ -302,6 +320,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", default="raw", help="raw folder for provenance (default: raw)")
     p.add_argument("--no-raw", action="store_true", help="check the files only")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("report", help="the HTML report of a release: texts, highlights, tables",
+                       description="Print the path of a release's self-contained report.html "
+                                   "(every metric highlighted in its text, a searchable table, "
+                                   "changes against the parent); for a release published without "
+                                   "one, write it to OUTPUT/reports/VERSION.html.",
+                       epilog="Example: dangjian report --open")
+    p.add_argument("version", nargs="?", default=None, help="release version (default: latest)")
+    p.add_argument("--output", default="output", help="output folder (default: output)")
+    p.add_argument("--raw", default="raw", help="raw folder the texts are read from (default: raw)")
+    p.add_argument("--open", action="store_true", help="open the report in a web browser")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("publish", help="copy a release to a directory, file:// or s3:// location",
                        description="Copy a release and keep the destination's index.json.",
