@@ -50,6 +50,7 @@ COMPOUND_VERBS = {"服务", "管理", "培训", "教育", "建设", "志愿", "�
                   "补助", "监督", "宣讲", "巡察", "执法", "救援", "保障", "慰问", "共建", "扶贫",
                   "在职", "离退休", "退休", "流动", "入党"}
 KEEP_PRONOUNS = {"其他", "其它"}
+UNIT_WORDS = {"省", "市", "区", "县", "街道", "镇", "乡", "社区", "村"}
 # ``N名干部担任“防控指挥官”``: the number counts the role taken, not the people in general.
 ROLE = re.compile(r"(?:经[^,，;；。]{0,8}?推荐)?(?:担任|获评|荣获|被评为|评为|成为|当选为?|被授予)"
                   r"“?([^”,，;；。、]{2,16})”?")
@@ -188,6 +189,8 @@ def _head(phrase: str) -> str:
                 and not fresh and _nominal(tokens[index + 1][1])):
             cut = index + 1
     tokens = tokens[cut:]
+    if len(tokens) > 2 and tokens[0][1] == "ns" and tokens[1][0] in UNIT_WORDS:
+        tokens = tokens[2:]  # 良渚街道新建红色驿站
     while len(tokens) > 1 and ((tokens[0][1] in LEADING_DROP_FLAGS
                                 and tokens[0][0] not in KEEP_PRONOUNS | COMPOUND_VERBS
                                 and not tokens[0][0].startswith("新"))
@@ -358,6 +361,8 @@ def assign_geography(view: str, mentions: list[Mention], home: str | None) -> No
         clause = _clause_start(view, mention.start, sentence.start)
         lo, hi = bisect_left(starts, sentence.start), bisect_left(starts, mention.start)
         places = [p for p in everywhere[lo:hi] if p.end <= mention.start and not _counted(view, p, mention)]
+        places += _local_units(view, sentence.start, mention.start, places)
+        places.sort(key=lambda place: place.start)
         in_clause = [p for p in places if p.start >= clause]
         national = NATIONAL.search(view, sentence.start, mention.start)
         scoped = SCOPED.search(view, clause, mention.start)
@@ -379,6 +384,21 @@ def assign_geography(view: str, mentions: list[Mention], home: str | None) -> No
         else:
             geography = home
         mention.geography = _canonical_short(geography, home)
+
+
+LOCAL_UNIT = re.compile(r"([\u4e00-\u9fff]{2,3}?)(街道|镇|乡|社区|村)")
+
+
+def _local_units(view: str, start: int, end: int, known: list[Place]) -> list[Place]:
+    """``良渚街道``: a lower unit standing alone whose stem jieba tags as a place name."""
+    found = []
+    for match in LOCAL_UNIT.finditer(view, start, end):
+        if any(p.start <= match.start() < p.end for p in known):
+            continue
+        stem = _tags(match.group(1))
+        if len(stem) == 1 and stem[0][1] == "ns":
+            found.append(Place(match.start(), match.end(), match.group(0), match.group(0), ""))
+    return found
 
 
 def _organ(view: str, place: Place) -> bool:
@@ -420,6 +440,8 @@ def assign_periods(view: str, mentions: list[Mention], published: date | None,
             found = (match.start(), match.group(1))
         for word, delta in RELATIVE_YEAR.items():
             pos = before.rfind(word)
+            if pos > 0 and before[pos - 1] in "比较":
+                continue  # 比上年增长15%: the year compared with, not the year of the figure
             if pos != -1 and published and (found is None or pos > found[0]):
                 found = (pos, str(published.year + delta))
         pos = before.rfind("今年")

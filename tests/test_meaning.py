@@ -126,3 +126,15 @@ def test_period(text, quote, period):
             assert mention.period == period
             return
     raise AssertionError(quote)
+
+
+def test_the_year_compared_with_is_not_the_period():
+    text = "全区投入党建经费1.2亿元，比上年增长15%。"
+    growth = [m for m in annotated(text) if text[m.start:m.end] == "15%"][0]
+    assert growth.period is None and growth.subject == "党建经费"
+
+
+def test_a_town_or_street_known_as_a_place_name_stands_alone():
+    text = "良渚街道新建“红色驿站”36个。"
+    assert geography_of(text, "36个", home="余杭区") == "良渚街道"
+    assert subject_of(text, "36个", home="余杭区") == "新建红色驿站"
