@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -150,7 +150,7 @@ def _role(rest: str, words: str) -> str | None:
     return None
 
 
-def subject_after(view: str, end: int, unit: str | None = None) -> str:
+def _subject_after(view: str, end: int, unit: str | None = None) -> str:
     """The noun phrase right after a number's unit, or '' when none stands there."""
     rest = view[end:end + 60]
     rest = re.sub(r"^(?:以上|左右|上下|以下|以内|多|余)", "", rest)
@@ -233,10 +233,16 @@ _PUNCT_CHARS = frozenset(",，;；:：、。!?！？\n")
 _SENTENCE_CHARS = frozenset(",，;；:：。!?！？\n")
 
 
+@lru_cache(maxsize=8)
+def _stops_in(view: str, stops: frozenset[str]) -> list[int]:
+    """Positions just after each stop character of a text, for many clause lookups."""
+    return [match.end() for match in re.finditer("[" + re.escape("".join(sorted(stops))) + "]", view)]
+
+
 def _clause_start(view: str, pos: int, floor: int, stops: frozenset[str] = _PUNCT_CHARS) -> int:
-    while pos > floor and view[pos - 1] not in stops:
-        pos -= 1
-    return pos
+    after = _stops_in(view, stops)
+    at = bisect_right(after, pos) - 1
+    return max(floor, after[at]) if at >= 0 else floor
 
 
 def _enumerations(view: str, mentions: list[Mention]) -> list[list[Mention]]:
@@ -259,6 +265,14 @@ COMPARISON = re.compile(r"(?:比|较|同比|环比)")
 
 
 def assign_subjects(view: str, mentions: list[Mention]) -> None:
+    memo: dict[tuple[int, str | None], str] = {}
+
+    def subject_after(view: str, end: int, unit: str | None = None) -> str:
+        key = (end, unit)
+        if key not in memo:
+            memo[key] = _subject_after(view, end, unit)
+        return memo[key]
+
     previous: Mention | None = None
     for group in _enumerations(view, mentions):
         shared = subject_after(view, group[-1].end, group[-1].unit)

@@ -173,10 +173,12 @@ def document_units(view: str, cities: frozenset[str] | None = None) -> dict[str,
 def _unit_splits(name: str) -> list[int]:
     """Offsets in ``name`` where a lower unit begins (after the gazetteer part)."""
     splits: list[int] = []
-    found = _longest_at(name, 0, len(name))
-    if 0 not in found:
+    # the automaton directly, not the per-text cache, which these short names would evict
+    head = max((found for last, found in _automaton().iter(name) if last == len(found) - 1),
+               key=len, default="")
+    if not head:
         return splits
-    pos = len(found[0])
+    pos = len(head)
     while pos < len(name):
         unit = LOWER_UNIT.match(name, pos)
         if not unit:
@@ -186,6 +188,7 @@ def _unit_splits(name: str) -> list[int]:
     return splits
 
 
+@lru_cache(maxsize=4)
 def document_cities(view: str) -> frozenset[str]:
     """Prefecture-level cities a text names, in full or short."""
     names = gazetteer()
