@@ -288,7 +288,9 @@ def assign_subjects(view: str, mentions: list[Mention]) -> None:
         respective = _respectively(view, clause, first.start, len(group))
         for index, mention in enumerate(group):
             own_after = subject_after(view, mention.end, mention.unit)
-            own_before = subject_before(
+            # the phrase before is read only when the one after cannot settle the subject
+            settled = respective or (own_after and not (len(group) > 1 and own_after == shared))
+            own_before = "" if settled else subject_before(
                 view, mention.start, _clause_start(view, mention.start, mention.sentence.start))
             modifier = len(group) > 1 and shared and 0 < len(own_before) <= 4
             if respective:
@@ -370,12 +372,16 @@ def assign_geography(view: str, mentions: list[Mention], home: str | None) -> No
     units = document_units(view, cities)
     everywhere = [p for p in find_places(view, cities=cities, units=units) if not _organ(view, p)]
     starts = [p.start for p in everywhere]
+    local: dict[int, list[Place]] = {}
     for mention in mentions:
         sentence = mention.sentence
         clause = _clause_start(view, mention.start, sentence.start)
         lo, hi = bisect_left(starts, sentence.start), bisect_left(starts, mention.start)
         places = [p for p in everywhere[lo:hi] if p.end <= mention.start and not _counted(view, p, mention)]
-        places += _local_units(view, sentence.start, mention.start, places)
+        if sentence.start not in local:
+            known = everywhere[lo:bisect_left(starts, sentence.end)]
+            local[sentence.start] = _local_units(view, sentence.start, sentence.end, known)
+        places += [p for p in local[sentence.start] if p.end <= mention.start]
         places.sort(key=lambda place: place.start)
         in_clause = [p for p in places if p.start >= clause]
         national = NATIONAL.search(view, sentence.start, mention.start)
