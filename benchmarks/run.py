@@ -8,6 +8,9 @@ varied (so every document is new text with the same kinds of metrics). For each 
   second, and the peak resident memory of the whole process tree (sampled every 0.1 s);
 - re-run: ``dangjian release`` again after one document changed (cache warm, as a nightly run).
 
+Wall times depend on what else the machine runs: each result also gives the CPU seconds of the
+release's process tree and the load average before it started.
+
 Runs go to a Prefect server started once for the benchmark, as scheduled runs of ``dangjian
 serve`` do (``--ephemeral`` instead lets each run start Prefect's temporary server, which adds
 several seconds per run).
@@ -24,6 +27,7 @@ import os
 import platform
 import random
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -103,8 +107,15 @@ class PeakRSS:
         self._thread.join()
 
 
-def release(raw: Path, output: Path, env: dict[str, str]) -> tuple[float, int]:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def release(raw: Path, output: Path, env: dict[str, str]) -> tuple[float, int, float]:
+    """Wall seconds, peak RSS and CPU seconds (of the process and the workers it waited for)."""
     cmd = [sys.executable, "-m", "flows.cli", "release", "--raw", str(raw), "--output", str(output)]
+    cpu = _children_cpu()
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
@@ -113,7 +124,7 @@ def release(raw: Path, output: Path, env: dict[str, str]) -> tuple[float, int]:
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"release failed:\n{out[-3000:]}")
-    return elapsed, rss.peak
+    return elapsed, rss.peak, _children_cpu() - cpu
 
 
 def extraction_only(raw: Path, limit: int = 300) -> float:
@@ -132,17 +143,19 @@ def extraction_only(raw: Path, limit: int = 300) -> float:
 def bench(n: int, sentences_per_doc: int, workdir: Path, env: dict[str, str]) -> dict:
     raw, output = workdir / f"raw-{n}", workdir / f"out-{n}"
     chars = make_corpus(raw, n, sentences_per_doc)
-    full, peak = release(raw, output, env)
+    load = os.getloadavg()[0]
+    full, peak, full_cpu = release(raw, output, env)
     changed = next(raw.rglob("*.txt"))
     changed.write_text(changed.read_text(encoding="utf-8") + "\n全市新建党支部12个。\n", encoding="utf-8")
-    rerun, rerun_peak = release(raw, output, env)
+    rerun, rerun_peak, rerun_cpu = release(raw, output, env)
     result = {
         "documents": n, "characters": chars,
         "extraction_chars_per_s": round(extraction_only(raw)),
         "end_to_end_s": round(full, 2), "end_to_end_chars_per_s": round(chars / full),
-        "peak_rss_mb": round(peak / 2 ** 20, 1),
-        "rerun_one_changed_s": round(rerun, 2), "rerun_peak_rss_mb": round(rerun_peak / 2 ** 20, 1),
-        "rerun_share_of_full": round(rerun / full, 4),
+        "end_to_end_cpu_s": round(full_cpu, 1), "peak_rss_mb": round(peak / 2 ** 20, 1),
+        "rerun_one_changed_s": round(rerun, 2), "rerun_cpu_s": round(rerun_cpu, 1),
+        "rerun_peak_rss_mb": round(rerun_peak / 2 ** 20, 1),
+        "rerun_share_of_full": round(rerun / full, 4), "load_average_before": round(load, 2),
     }
     shutil.rmtree(raw)
     shutil.rmtree(output)

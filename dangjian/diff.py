@@ -4,10 +4,13 @@ Rows are matched by ``metric_id`` (a hash of file, document and span), so a ment
 place in an unchanged text is the same row in both releases. The cause is told from what
 differs: a document added or removed, a document whose bytes changed (``source text changed``),
 the extractor version, or else the rules' output under the same version (``rules or catalog
-changed``). DuckDB joins the two Parquet files, so releases of any size diff in bounded memory.
+changed``). DuckDB joins the two Parquet files under a memory limit, spilling to disk beside the
+target, so releases of any size diff in bounded memory.
 """
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -30,9 +33,11 @@ def changes_query(old: Path, new: Path) -> str:
     differs = ", ".join(
         f"CASE WHEN o.{c} IS DISTINCT FROM n.{c} THEN '{c}' END" for c in COMPARED)
     fields_json = ", ".join(f"'{c}', {{side}}.{c}" for c in COMPARED)
+    columns = ", ".join(("metric_id", "source_file", "char_start", "quote", "extractor_version")
+                        + COMPARED)  # not the long context: the join holds less
     return f"""
-    WITH o AS (SELECT * FROM read_parquet({_sql(old / 'metrics.parquet')})),
-         n AS (SELECT * FROM read_parquet({_sql(new / 'metrics.parquet')})),
+    WITH o AS (SELECT {columns} FROM read_parquet({_sql(old / 'metrics.parquet')})),
+         n AS (SELECT {columns} FROM read_parquet({_sql(new / 'metrics.parquet')})),
          od AS (SELECT source_file, doc_id FROM read_parquet({_sql(old / 'documents.parquet')})),
          nd AS (SELECT source_file, doc_id FROM read_parquet({_sql(new / 'documents.parquet')})),
          versions AS (SELECT (SELECT min(extractor_version) FROM o) AS ov,
@@ -71,7 +76,10 @@ def write_changes(old: Path | None, new: Path, target: Path) -> int:
     rows = 0
     with pq.ParquetWriter(target, schema, compression="zstd", use_dictionary=True) as writer:
         if old is not None:
-            con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 2})
+            spill = Path(target).parent / ".changes-spill"
+            con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 2,
+                                         "temp_directory": str(spill),
+                                         "preserve_insertion_order": False})
             try:
                 reader = con.sql(changes_query(Path(old), Path(new))).to_arrow_reader(65536)
                 for batch in reader:
@@ -80,6 +88,7 @@ def write_changes(old: Path | None, new: Path, target: Path) -> int:
                     rows += table.num_rows
             finally:
                 con.close()
+                shutil.rmtree(spill, ignore_errors=True)
         if rows == 0:
             writer.write_table(schema.empty_table())
     return rows
@@ -87,13 +96,15 @@ def write_changes(old: Path | None, new: Path, target: Path) -> int:
 
 def diff_releases(old: Path, new: Path) -> list[dict]:
     """The changes between two release folders as rows (for the command line)."""
-    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT})
+    spill = Path(tempfile.mkdtemp(prefix="dangjian-diff-"))
+    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": str(spill)})
     try:
         cursor = con.execute(changes_query(Path(old), Path(new)))
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row)) for row in cursor.fetchall()]
     finally:
         con.close()
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 def summarize(changes: list[dict]) -> dict[str, int]:

@@ -12,7 +12,12 @@ category thresholds and denominators are not metrics.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
 
 from dangjian.numerals import NumeralError, parse_number
 from dangjian.text import Sentence, clean_view, sentences
@@ -130,19 +135,24 @@ def _starts_with_any(text: str, words: tuple[str, ...]) -> str | None:
     return None
 
 
-def _inside_quotes(view: str, start: int, end: int, sentence: Sentence) -> bool:
-    """True when the number stands inside “…” or 《…》 of its own sentence: a name or slogan."""
-    before = view[max(sentence.start, start - WINDOW):start]
-    after = view[end:min(sentence.end, end + WINDOW)]
-    for open_q, close_q in zip(OPEN_QUOTES, CLOSE_QUOTES):
-        if open_q == close_q:
-            continue
-        last_open, last_close = before.rfind(open_q), before.rfind(close_q)
-        if last_open > last_close and close_q in after:
-            next_close = after.find(close_q)
-            next_open = after.find(open_q)
-            if next_open == -1 or next_close < next_open:
-                return True
+#: Quotation marks that open and close differently (a plain " cannot tell which it does).
+QUOTE_PAIRS = tuple((o, c) for o, c in zip(OPEN_QUOTES, CLOSE_QUOTES) if o != c)
+
+
+def _inside_quotes(view: str, start: int, end: int, sentence: Sentence,
+                   pairs: tuple[tuple[str, str], ...] = QUOTE_PAIRS) -> bool:
+    """True when the number stands inside “…” or 《…》 of its own sentence: a name or slogan.
+
+    ``pairs`` may leave out the marks whose opening one the sentence does not hold."""
+    lo, hi = max(sentence.start, start - WINDOW), min(sentence.end, end + WINDOW)
+    for open_q, close_q in pairs:
+        last_open = view.rfind(open_q, lo, start)
+        if last_open > view.rfind(close_q, lo, start):
+            next_close = view.find(close_q, end, hi)
+            if next_close != -1:
+                next_open = view.find(open_q, end, hi)
+                if next_open == -1 or next_close < next_open:
+                    return True
     return False
 
 
@@ -153,38 +163,53 @@ QUALIFIER_BEFORE = sorted(
 )
 
 
+#: The qualifier words by themselves, and their lengths longest first: a text ends with at most
+#: one word of each length, so trying its endings longest first is trying the words longest first.
+_QUALIFIER_OF = dict(QUALIFIER_BEFORE)
+_QUALIFIER_LENGTHS = sorted({len(word) for word in _QUALIFIER_OF}, reverse=True)
+
+
 def _qualifier(view: str, start: int, end: int, internal: bool) -> str:
     """exact, approx, more_than or less_than from the words around the span (not inside it)."""
+    after = view[end:end + 3]
+    if internal or after.startswith(MORE_AFTER):
+        return "more_than"
+    if after.startswith(APPROX_AFTER):
+        return "approx"
+    if after.startswith(LESS_AFTER):
+        return "less_than"
     raw_before = view[max(0, start - 6):start]
     before = raw_before.rstrip("了达到为在共计有")
-    after = view[end:end + 3]
-    if internal or _starts_with_any(after, MORE_AFTER):
-        return "more_than"
-    if _starts_with_any(after, APPROX_AFTER):
-        return "approx"
-    if _starts_with_any(after, LESS_AFTER):
-        return "less_than"
     for candidate in (raw_before, before):  # 不到 must be read before 到 is stripped
-        for word, label in QUALIFIER_BEFORE:  # longest first: 不少于 is not 少于
-            if candidate.endswith(word):
+        for length in _QUALIFIER_LENGTHS:  # longest first: 不少于 is not 少于
+            if len(candidate) < length:
+                continue
+            word = candidate[-length:]
+            label = _QUALIFIER_OF.get(word)
+            if label is not None:
                 if word == "近" and candidate.endswith(("最近", "附近")):
                     break
                 return label
     return "exact"
 
 
+_TARGET_WORD = re.compile("|".join(map(re.escape, TARGET_WORDS)))
+_CHANGE_WORD = re.compile("|".join(map(re.escape, INCREASE_WORDS + DECREASE_WORDS)))
+_CHANGE_TAIL = re.compile(r"[了约近达超过逾将近接大]*(?:[\d.%万亿余多个名家人]+[和、及与])*")
+
+
 def _statistic(view: str, start: int, sentence: Sentence, clause_start: int) -> str:
     """level, increase, decrease or target, from the words of the clause before the number."""
-    sentence_before = view[max(sentence.start, start - WINDOW):start]
     clause = view[clause_start:start]
-    if any(word in clause for word in TARGET_WORDS) or _ends_with_any(
-        clause.rstrip("了达到为在"), NORM_WORDS
-    ):
+    if _TARGET_WORD.search(clause) or clause.rstrip("了达到为在").endswith(NORM_WORDS):
         return "target"
     if _FUTURE.search(clause) or _PERIODIC_NORM.search(clause):
         return "target"
-    if _per_unit_norm(sentence_before):
+    lo = max(sentence.start, start - WINDOW)
+    if view.find("每", lo, start) != -1 and _per_unit_norm(view[lo:start]):
         return "target"
+    if not _CHANGE_WORD.search(clause):
+        return "level"
     # The change verb nearest the number; a verb followed by 至/到/为 reaches a level instead.
     best: tuple[int, str, str] | None = None
     for words, label in ((INCREASE_WORDS, "increase"), (DECREASE_WORDS, "decrease")):
@@ -199,7 +224,7 @@ def _statistic(view: str, start: int, sentence: Sentence, clause_start: int) -> 
     if tail[:1] in ("至", "到", "为") or "新增" in clause[max(0, pos - 1):pos + 2]:
         return "level"
     # Between the verb and the number only qualifiers, 了, and other numbers of an enumeration.
-    if re.fullmatch(r"[了约近达超过逾将近接大]*(?:[\d.%万亿余多个名家人]+[和、及与])*", tail):
+    if _CHANGE_TAIL.fullmatch(tail):
         return label
     return "level"
 
@@ -215,29 +240,51 @@ def _per_unit_norm(sentence_before: str) -> bool:
     return False
 
 
+_BREAK_CODES = np.array(sorted(map(ord, ",，;；:：、。!?！？\n")), dtype="<u4")
+
+
+@lru_cache(maxsize=4)
+def _clause_breaks(view: str) -> list[int]:
+    """Offsets of the characters of ``CLAUSE_BREAK`` in ``view``, in order, found in one pass
+    and kept for the text's many mentions (str hashes are cached by Python)."""
+    codes = np.frombuffer(view.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    return np.flatnonzero(np.isin(codes, _BREAK_CODES)).tolist()
+
+
 def _clause_start(view: str, start: int, sentence: Sentence) -> int:
     """Start of the clause holding ``start``; a thousands separator does not end a clause."""
-    pos, limit = start, max(sentence.start, start - WINDOW)
-    while pos > limit:
-        char = view[pos - 1]
-        if CLAUSE_BREAK.match(char) and not (
-            char == "," and view[pos - 2:pos - 1].isdigit() and view[pos:pos + 3].isdigit()
-        ):
-            break
-        pos -= 1
-    return pos
+    limit = max(sentence.start, start - WINDOW)
+    if start <= limit:
+        return start
+    breaks = _clause_breaks(view)
+    i = bisect_left(breaks, start) - 1
+    while i >= 0 and (pos := breaks[i]) >= limit:
+        if view[pos] == "," and view[pos - 1:pos].isdigit() and view[pos + 1:pos + 4].isdigit():
+            i -= 1  # a thousands separator
+            continue
+        return pos + 1
+    return limit
 
 
-def _rejects(view: str, match: re.Match[str], sentence: Sentence) -> str | None:
-    """Why a number is not a metric, or None when it is one."""
+_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_CODE_BEFORE = frozenset(_ALNUM + "+-_/.#")
+_CODE_AFTER = frozenset(_ALNUM + "+_/#")
+_LIST_END = re.compile(r"[,，;；。、]|$")
+_POLICY_VERB = re.compile(r"出台|印发|发布|制定|推出|实施")
+
+
+def _rejects(view: str, match: re.Match[str], sentence: Sentence,
+             quotes: tuple[tuple[str, str], ...] = QUOTE_PAIRS) -> str | None:
+    """Why a number is not a metric, or None when it is one. ``quotes``: the quotation marks
+    whose opening mark the sentence holds (no number stands inside the others)."""
     start, end = match.start(), match.end()
     prev = view[start - 1:start]
     nxt = view[end:end + 1]
-    if re.match(r"[A-Za-z0-9+\-_/.#]", prev) or re.match(r"[A-Za-z0-9+_/#]", nxt):
+    if prev in _CODE_BEFORE or nxt in _CODE_AFTER:
         return "code"  # G20, ICP numbers, 1+X, A1
     if nxt in ("+", "＋") or prev in ("+", "＋"):
         return "label"
-    if _inside_quotes(view, start, end, sentence):
+    if quotes and _inside_quotes(view, start, end, sentence, quotes):
         return "quoted name"
     if prev == "每":
         return "denominator"
@@ -246,11 +293,12 @@ def _rejects(view: str, match: re.Match[str], sentence: Sentence) -> str | None:
     if nxt in ("号", "號"):
         return "identifier"
     clause = view[_clause_start(view, start, sentence):start]
-    if view[end - 1:end] == "条" and re.match(r"[,，;；。、]|$", nxt) and re.search(
-        r"出台|印发|发布|制定|推出|实施", clause
-    ):
+    if view[end - 1:end] == "条" and _LIST_END.match(nxt) and _POLICY_VERB.search(clause):
         return "policy name"  # 出台物业党建12条: the title of a set of measures
     return None
+
+
+_THRESHOLD = re.compile(r"(?:及)?以[上下](的|[\u4e00-\u9fff])")
 
 
 def _is_category_threshold(view: str, match: re.Match[str], sentence: Sentence) -> bool:
@@ -259,7 +307,7 @@ def _is_category_threshold(view: str, match: re.Match[str], sentence: Sentence) 
     A share (90%以上的村) and a count after a verb (培训300名以上党员) are metrics.
     """
     start, end = match.start(), match.end()
-    threshold = re.match(r"(?:及)?以[上下](的|[\u4e00-\u9fff])", view[end:end + 4])
+    threshold = _THRESHOLD.match(view[end:end + 4])
     if not threshold or threshold.group(0).endswith(("同", "和", "及", "或")):
         return False
     unit = match.group("unit") or match.group("cn_unit") or ""
@@ -284,29 +332,37 @@ def extract(text: str, view: str | None = None) -> list[Mention]:
     view = clean_view(text) if view is None else view
     found: list[Mention] = []
     for sentence in sentences(view):
-        segment = view[sentence.start:sentence.end]
-        context = text[sentence.start:sentence.end].strip()  # one string shared by its mentions
-        for match in MENTION.finditer(segment):
-            mention = _mention(view, text, match, sentence, context)
+        # Matching within [start, end) of the view reads the sentence as if it were cut out
+        # (the pattern has no look-behind), with offsets into the whole view.
+        context: str | None = None
+        quotes = QUOTE_PAIRS
+        for match in _matches(view, sentence.start, sentence.end):
+            if context is None:
+                context = text[sentence.start:sentence.end].strip()  # shared by its mentions
+                segment = view[sentence.start:sentence.end]
+                quotes = tuple(pair for pair in QUOTE_PAIRS if pair[0] in segment)
+            mention = _mention(view, text, match, sentence, context, quotes)
             if mention is not None:
                 found.append(mention)
     return found
 
 
-class _Shifted:
-    """A regex match seen at its position in the whole view instead of its sentence."""
+#: The characters a mention can start with: a digit, 百 of 百分之, 第/首 of a rank, or a
+#: Chinese numeral.
+_MENTION_START = re.compile(r"[\d百第首零〇一二两三四五六七八九十千万亿]")
 
-    def __init__(self, match: re.Match[str], offset: int) -> None:
-        self._m, self._o = match, offset
 
-    def start(self, group: str | int = 0) -> int:
-        return self._m.start(group) + self._o
-
-    def end(self, group: str | int = 0) -> int:
-        return self._m.end(group) + self._o
-
-    def group(self, name: str | int = 0) -> str | None:
-        return self._m.group(name)
+def _matches(view: str, start: int, end: int) -> Iterator[re.Match[str]]:
+    """What ``MENTION.finditer(view, start, end)`` gives, tried only where a mention can start
+    (the pattern tries all its branches at every position, most of which hold no number)."""
+    find, match = _MENTION_START.search, MENTION.match
+    while (candidate := find(view, start, end)) is not None:
+        found = match(view, candidate.start(), end)
+        if found is None:
+            start = candidate.start() + 1
+        else:
+            yield found
+            start = found.end()
 
 
 @dataclass
@@ -321,7 +377,7 @@ class _Reading:
     approx: bool = False
 
 
-def _read_digits(match: _Shifted) -> _Reading | None:
+def _read_digits(match: re.Match[str]) -> _Reading | None:
     """56.1万名, 1,300, 5-10户, 3-5万人 (the multiplier of the upper end applies to both)."""
     g = match.group
     mult = g("mult") or ""
@@ -340,7 +396,11 @@ def _read_digits(match: _Shifted) -> _Reading | None:
     return _Reading(value, value_high, unit, "quantity.range", internal)
 
 
-def _read_chinese(match: _Shifted) -> _Reading | None:
+_TWO_DIGITS = re.compile(r"[一二两三四五六七八九]{2}")
+_DIGIT_RUN = re.compile(r"[零〇一二两三四五六七八九]{2,}")
+
+
+def _read_chinese(match: re.Match[str]) -> _Reading | None:
     """三千余人, 一百二十个, 三点五万名, 三至五个, 两三个 (an approximate range)."""
     g = match.group
     cn, mult, unit = g("cn") or "", g("cn_mult") or "", g("cn_unit") or ""
@@ -350,13 +410,13 @@ def _read_chinese(match: _Shifted) -> _Reading | None:
         if value_high <= value:
             return None
         return _Reading(value, value_high, unit, "quantity.chinese", internal)
-    if re.fullmatch(r"[一二两三四五六七八九]{2}", cn):
+    if _TWO_DIGITS.fullmatch(cn):
         low, high = parse_number(cn[0]), parse_number(cn[1])
         if high != low + 1:
             return None  # 三五成群 and the like
         scale = _scale(mult)
         return _Reading(low * scale, high * scale, unit, "quantity.chinese", internal, True)
-    if re.fullmatch(r"[零〇一二两三四五六七八九]{2,}", cn):
+    if _DIGIT_RUN.fullmatch(cn):
         return None  # 二〇二一年, 一二三: digits read one by one are a year or a code
     return _Reading(parse_number(cn + mult), None, unit, "quantity.chinese", internal)
 
@@ -364,6 +424,10 @@ def _read_chinese(match: _Shifted) -> _Reading | None:
 def _scale(mult: str) -> float:
     """The factor of a run of multipliers (万亿 → 1e12); 1 for none."""
     return parse_number("1" + mult) if mult else 1.0
+
+
+_NOT_A_COUNT_AFTER = frozenset("这那哪前后上下头每各某几数另同单首末第")
+_EVERY = re.compile(r"每(?:年|月|周|季度?|天|日|半年|星期|个|名|位|户)")
 
 
 def _chinese_in_context(view: str, start: int, reading: _Reading, sentence: Sentence) -> bool:
@@ -379,9 +443,9 @@ def _chinese_in_context(view: str, start: int, reading: _Reading, sentence: Sent
     stripped = _QUALIFIER_WORDS.sub("", clause)
     if unit in TIME_UNITS and _DURATION_BEFORE.search(stripped):
         return True
-    if view[start - 1:start] in tuple("这那哪前后上下头每各某几数另同单首末第") or unit in ("批", "期", "周年"):
+    if view[start - 1:start] in _NOT_A_COUNT_AFTER or unit in ("批", "期", "周年"):
         return False
-    if _NORM_VERB_END.search(clause) and re.search(r"每(?:年|月|周|季度?|天|日|半年|星期|个|名|位|户)", clause):
+    if _NORM_VERB_END.search(clause) and _EVERY.search(clause):
         return True
     if unit in TIME_UNITS:
         return False
@@ -392,26 +456,34 @@ def _chinese_in_context(view: str, start: int, reading: _Reading, sentence: Sent
     return bool(_COUNT_VERB_END.search(stripped)) or _enumerated_count(view, start, sentence)
 
 
+_ITEM_END = re.compile(r"[,，;；。、和及]")
+_ITEM_END_OR_END = re.compile(r"[,，;；。、和及]|$")
+_PHRASE_END = re.compile(r"[,，;；:：]")
+_ENDS_HAN = re.compile(r"[\u4e00-\u9fff]$")
+_LONG_COUNT_VERB = re.compile("|".join(re.escape(verb) for verb in COUNT_VERBS if len(verb) > 1))
+
+
 def _enumerated_count(view: str, start: int, sentence: Sentence) -> bool:
     """新建服务中心两个, 建成示范点十二个、基地两个: a noun and its count closing a clause
     (or an item of a list) that a count verb opens."""
-    end = start + len(re.split(r"[,，;；。、和及]", view[start:start + 8], maxsplit=1)[0])
-    if not re.match(r"[,，;；。、和及]|$", view[end:end + 1]):
+    end = start + len(_ITEM_END.split(view[start:start + 8], maxsplit=1)[0])
+    if not _ITEM_END_OR_END.match(view[end:end + 1]):
         return False
     before = view[max(sentence.start, start - 60):start]
-    phrase = re.split(r"[,，;；:：]", before)[-1]
+    phrase = _PHRASE_END.split(before)[-1]
     items = phrase.split("、")
-    return re.search(r"[\u4e00-\u9fff]$", items[-1]) is not None and any(
-        verb in items[0] for verb in COUNT_VERBS if len(verb) > 1
-    )
+    return _ENDS_HAN.search(items[-1]) is not None and _LONG_COUNT_VERB.search(items[0]) is not None
+
+
+_IS_BEFORE = re.compile(r"(?:到|至|为|是|达)$")
 
 
 def _mention(
-    view: str, text: str, raw: re.Match[str], sentence: Sentence, context: str
+    view: str, text: str, match: re.Match[str], sentence: Sentence, context: str,
+    quotes: tuple[tuple[str, str], ...] = QUOTE_PAIRS,
 ) -> Mention | None:
-    match = _Shifted(raw, sentence.start)
     start, end = match.start(), match.end()
-    if _rejects(view, match, sentence):  # type: ignore[arg-type]
+    if _rejects(view, match, sentence, quotes):
         return None
     g = match.group
     if g("ord"):
@@ -437,9 +509,9 @@ def _mention(
     bare_decimal = False
     if reading.rule == "quantity.bare":
         before = view[max(0, start - 2):start]
-        if g("mult") and not re.match(r"[年月日]", view[end:end + 1]):
+        if g("mult") and view[end:end + 1] not in ("年", "月", "日"):
             reading.rule = "quantity.multiplier"
-        elif "." in digits and re.search(r"(?:到|至|为|是|达)$", before):
+        elif "." in digits and _IS_BEFORE.search(before):
             reading.rule, bare_decimal = "ratio.decimal", True
         else:
             return None
@@ -463,6 +535,10 @@ def _mention(
     )
 
 
+_FRAME_BEFORE = re.compile(r"(?:近|最近|过去|今后|未来|这)$")
+_ANNIVERSARY_BEFORE = re.compile(r"(?:建党|建国|成立|诞辰)$")
+
+
 def _is_amount(
     view: str, start: int, end: int, reading: _Reading, mult: str | None, digits: str
 ) -> bool:
@@ -472,9 +548,9 @@ def _is_amount(
         return False  # 建党100周年: an anniversary
     if unit in ("岁", "周岁") and view[max(0, start - 2):start].endswith("满"):
         return False  # 年满18周岁: an eligibility threshold
-    if unit in TIME_UNITS and re.search(r"(?:近|最近|过去|今后|未来|这)$", view[max(0, start - 2):start]):
+    if unit in TIME_UNITS and _FRAME_BEFORE.search(view[max(0, start - 2):start]):
         return False  # 近3年, 过去五年: the time frame of other numbers
-    if unit == "年" and re.search(r"(?:建党|建国|成立|诞辰)$", view[max(0, start - 2):start]):
+    if unit == "年" and _ANNIVERSARY_BEFORE.search(view[max(0, start - 2):start]):
         return False  # 建党100年: an anniversary, like 建党百年
     if unit == "年" and not mult and "." not in digits and 1000 <= reading.value <= 2100:
         return False  # a year used as a date
@@ -483,16 +559,20 @@ def _is_amount(
     return True
 
 
-def _rank(view: str, text: str, match: _Shifted, sentence: Sentence, context: str) -> Mention | None:
+_RANKED = re.compile(r"(?:居|位列|位居|排名|排在|列|名列)[^,，;；。、]{0,8}$")
+_NOT_A_RANK_AFTER = re.compile(r"[次届批期章条款部版季轮个家所座支书线]")
+
+
+def _rank(view: str, text: str, match: re.Match[str], sentence: Sentence, context: str) -> Mention | None:
     """第6位 after 居/位列/排名, or 全省第一: a place in a measured ranking."""
     start, end = match.start(), match.end()
     before = view[max(sentence.start, start - 12):start]
     after = view[end:end + 1]
-    ranked = re.search(r"(?:居|位列|位居|排名|排在|列|名列)[^,，;；。、]{0,8}$", before)
+    ranked = _RANKED.search(before)
     by_place = _ends_with_any(before.rstrip("城市"), PLACE_OF_RANK) or before.endswith("城市")
     if not (ranked or by_place):
         return None
-    if after and re.match(r"[次届批期章条款部版季轮个家所座支书线]", after):
+    if after and _NOT_A_RANK_AFTER.match(after):
         return None  # 第二批, 全省第一家, 全市第一书记: an order of appearance or a title
     try:
         value = 1.0 if match.group("first") else parse_number(match.group("ord_num") or "")

@@ -24,6 +24,13 @@ _ARABIC = re.compile(r"^(\d+(?:\.\d+)?)([十百千万亿]*)$")
 # 三点五万: cn2an reads 三点五 but not a decimal followed by a multiplier.
 _CHINESE_DECIMAL = re.compile(r"^(.+点[零〇一二三四五六七八九]+)([万亿]+)$")
 _INTERNAL = re.compile(r"(?<=[\d零〇一二两三四五六七八九十百千万亿])[余多]")
+_SEPARATORS = re.compile(r"[,\s\u00a0]")
+#: Plain ASCII digits with an optional decimal part: most numbers, read without the general path.
+_PLAIN = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+#: Values (or error messages) of numbers read before: a text repeats its numbers, and the
+#: general path (cn2an) is slow. Bounded: cleared when full.
+_SEEN: dict[str, float | str] = {}
+_SEEN_MAX = 100_000
 
 
 class NumeralError(ValueError):
@@ -33,7 +40,7 @@ class NumeralError(ValueError):
 def normalize(core: str) -> str:
     """Half-width digits, simplified multipliers, no separators or spaces."""
     text = core.translate(FULLWIDTH).translate(TRADITIONAL)
-    return re.sub(r"[,\s\u00a0]", "", text)
+    return _SEPARATORS.sub("", text)
 
 
 def parse_number(core: str) -> float:
@@ -41,6 +48,25 @@ def parse_number(core: str) -> float:
 
     Raises NumeralError for anything else; never another exception type, never inf or nan.
     """
+    if _PLAIN.fullmatch(core):
+        value = float(core)
+        if math.isfinite(value):
+            return value
+    seen = _SEEN.get(core)
+    if seen is None:
+        try:
+            seen = _parse(core)
+        except NumeralError as exc:
+            seen = str(exc)
+        if len(_SEEN) >= _SEEN_MAX:
+            _SEEN.clear()
+        _SEEN[core] = seen
+    if isinstance(seen, str):
+        raise NumeralError(seen)
+    return seen
+
+
+def _parse(core: str) -> float:
     text = _INTERNAL.sub("", normalize(core))
     if text.startswith("百分之"):  # once only: 百分之百分之九 is not a number
         text = text[3:]

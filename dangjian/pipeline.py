@@ -8,7 +8,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ import pandera.pandas as pa
 from dangjian import EXTRACTOR_VERSION
 from dangjian.cache import ExtractionCache
 from dangjian.corpus import RawDocument, Rejection, read_document
-from dangjian.documents import describe
+from dangjian.documents import METADATA_FILE, describe, load_metadata
 from dangjian.extract import Mention, extract
 from dangjian.meaning import DocumentContext, annotate
 from dangjian.text import Cleaned, clean, clean_view
@@ -233,3 +235,32 @@ def stage_batch(raw_dir: Path, source_files: list[str], index: int, workdir: Pat
     if cache and key:
         cache.keep_batch(key, workdir, index, {**counts.__dict__, "cached": 0})
     return counts
+
+
+@lru_cache(maxsize=4)
+def _metadata_at(raw_dir: str, mtime: float) -> dict[str, dict[str, str]]:
+    return load_metadata(Path(raw_dir))
+
+
+def corpus_metadata(raw_dir: str | Path) -> dict[str, dict[str, str]]:
+    """The metadata file, read once per process and again only when it changes."""
+    path = Path(raw_dir) / METADATA_FILE
+    return _metadata_at(str(raw_dir), path.stat().st_mtime if path.exists() else 0.0)
+
+
+def stage_files(raw_dir: str, source_files: list[str], index: int, workdir: str,
+                cache_dir: str | None) -> BatchCounts:
+    """:func:`stage_batch` with plain arguments, as a worker process receives them."""
+    cache = ExtractionCache(Path(cache_dir)) if cache_dir else None
+    return stage_batch(Path(raw_dir), source_files, index, Path(workdir), corpus_metadata(raw_dir),
+                       cache)
+
+
+def init_worker() -> None:
+    """Set up a worker process that runs :func:`stage_files` for a flow.
+
+    pandera imports ``dask.dataframe`` (a second and ~100 MB) the first time it builds a schema,
+    only to recognise dask column annotations, which these models do not use: a worker, which
+    needs no dask, goes without it.
+    """
+    sys.modules.setdefault("dask.dataframe", None)  # type: ignore[arg-type]

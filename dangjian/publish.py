@@ -13,7 +13,9 @@ parent's (a contract change) bumps the major number; any other change of content
 number. A build whose tables are byte-identical to the latest release publishes nothing.
 
 A release folder is written under a temporary name and renamed into place, so a reader never sees
-half a release; the DuckDB file is rebuilt beside the old one and swapped in with ``os.replace``.
+half a release; the DuckDB file is rebuilt beside the old one and swapped in with ``os.replace``
+(after a new release, from a copy of the old file that the new release is added to, when that
+gives the same tables as a rebuild from every release).
 Tables carry no run times, run ids or host names, so the same input and code give the same bytes.
 """
 from __future__ import annotations
@@ -24,6 +26,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -166,12 +169,28 @@ def _publish(output: Path, workdir: Path, staging: Path, corpus_hash: str,
         return PublishResult(parent, root / parent, False, _rows(files),
                              parent_manifest.get("parent"))
 
-    rows = write_changes(root / parent if parent else None, staging, staging / "changes.parquet")
-    path = staging / "changes.parquet"
-    files["changes.parquet"] = {"sha256": file_sha256(path), "bytes": path.stat().st_size, "rows": rows}
     fingerprint = schema_fingerprint()
     version = next_version(parent, parent_manifest and parent_manifest.get("schema_fingerprint"),
                            fingerprint)
+    # The DuckDB file takes the new tables in a thread while the rest of the release is written.
+    extension = DuckDBExtension(output, parent, version, staging)
+    try:
+        return _finish(output, staging, files, parent, version, fingerprint, corpus_hash, run,
+                       decorators, extension)
+    finally:
+        if extension is not None:
+            extension.abort()
+
+
+def _finish(output: Path, staging: Path, files: dict[str, dict[str, Any]], parent: str | None,
+            version: str, fingerprint: str, corpus_hash: str, run: dict[str, Any] | None,
+            decorators: list[Decorator], extension: "DuckDBExtension | None") -> PublishResult:
+    root = releases_dir(output)
+    rows = write_changes(root / parent if parent else None, staging, staging / "changes.parquet")
+    if extension is not None:  # after the changes query: one DuckDB instance at a time loads
+        extension.start()
+    path = staging / "changes.parquet"
+    files["changes.parquet"] = {"sha256": file_sha256(path), "bytes": path.stat().st_size, "rows": rows}
     manifest = {
         "version": version,
         "parent": parent,
@@ -195,9 +214,11 @@ def _publish(output: Path, workdir: Path, staging: Path, corpus_hash: str,
     target = root / version
     if target.exists():
         raise FileExistsError(f"release {version} already exists: releases are never rewritten")
+    extended = extension is not None and extension.finish(manifest)
     os.rename(staging, target)
     _write_atomic(root / LATEST, version + "\n")
-    build_duckdb(output)
+    if not (extended and extension is not None and extension.swap()):
+        build_duckdb(output)
     return PublishResult(version, target, True, _rows(files), parent)
 
 
@@ -254,6 +275,191 @@ ORDER BY m.metric, m.geography, as_of NULLS FIRST, m.source_file, m.char_start
 """
 
 
+RELEASES_TABLE = ("CREATE TABLE releases (version VARCHAR PRIMARY KEY, parent VARCHAR, "
+                  "created VARCHAR, code_version VARCHAR, extractor_version VARCHAR, "
+                  "input_corpus_hash VARCHAR, schema_fingerprint VARCHAR, documents BIGINT, "
+                  "metrics BIGINT, quarantine BIGINT, rejected BIGINT, changes BIGINT, "
+                  "is_latest BOOLEAN)")
+
+
+LATEST_VIEW = ("CREATE VIEW {table}_latest AS SELECT * EXCLUDE (release) FROM {table} "
+               "WHERE release = (SELECT version FROM releases WHERE is_latest)")
+
+
+def _release_row(manifest: dict[str, Any], is_latest: bool) -> list[Any]:
+    files = manifest["files"]
+    return [manifest["version"], manifest.get("parent"), manifest.get("created"),
+            manifest["code_version"].get("package"), manifest["code_version"].get("extractor"),
+            manifest.get("input_corpus_hash"), manifest.get("schema_fingerprint"),
+            *(files.get(f"{t}.parquet", {}).get("rows") for t in TABLE_NAMES), is_latest]
+
+
+def _select_release(path: Path, version: str) -> str:
+    return f"SELECT '{version}' AS release, * FROM read_parquet('{_sql_path(path)}')"
+
+
+def _connect_tmp(tmp: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(config={"memory_limit": "256MB", "threads": 2})
+    con.execute(f"ATTACH '{_sql_path(tmp)}' AS db (STORAGE_VERSION 'v1.0.0')")
+    con.execute("USE db")
+    return con
+
+
+def _close_tmp(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("USE memory")
+    con.execute("DETACH db")
+
+
+def _remove_tmp(tmp: Path) -> None:
+    for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+
+
+class DuckDBExtension:
+    """Adds release ``version`` (its tables in ``folder``) to a copy of the DuckDB file that
+    holds every release up to ``parent`` (to a new file for the first release): the tables a
+    rebuild from every release gives, at the cost of one release instead of all of them.
+
+    :meth:`start` loads the content tables in a thread, :meth:`finish` adds the changes table
+    and the release's row and writes the copy, :meth:`swap` puts it in place. Where the file
+    cannot simply be extended (it is missing or does not end at ``parent``, releases are missing
+    from it, or a table's columns differ from the new release's: a contract change),
+    ``finish`` or ``swap`` says False, leaves nothing behind, and :func:`build_duckdb` rebuilds.
+    """
+
+    def __init__(self, output: Path, parent: str | None, version: str, folder: Path) -> None:
+        self.output, self.parent, self.version, self.folder = Path(output), parent, version, folder
+        self.target = self.output / DUCKDB_FILE
+        self.tmp = self.output / f".{DUCKDB_FILE}.tmp"
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._loaded = False
+        self._written = False
+        self._thread = threading.Thread(target=self._load, name="duckdb-extension", daemon=True)
+
+    def start(self) -> "DuckDBExtension":
+        self._thread.start()
+        return self
+
+    def _join(self) -> None:
+        if self._thread.ident is not None:  # started
+            self._thread.join()
+
+    def _load(self) -> None:
+        try:
+            self._loaded = self._load_content()
+        except Exception:  # noqa: BLE001 - whatever went wrong, a rebuild gives the same file
+            self._loaded = False
+
+    def _load_content(self) -> bool:
+        versions = [v for v in list_versions(self.output) if v != self.version]
+        if self.parent is None:  # the first release: a new file, as build_duckdb writes it
+            if versions:
+                return False
+            _remove_tmp(self.tmp)
+            self._con = _connect_tmp(self.tmp)
+            self._con.execute("BEGIN TRANSACTION")
+            self._con.execute(RELEASES_TABLE)
+        else:
+            if (not self.target.is_file() or not versions or versions[-1] != self.parent
+                    or duckdb_latest(self.output) != self.parent):
+                return False
+            _remove_tmp(self.tmp)
+            shutil.copyfile(self.target, self.tmp)
+            self._con = _connect_tmp(self.tmp)
+            known = [row[0] for row in self._con.execute("SELECT version FROM releases").fetchall()]
+            if sorted(known, key=version_key) != versions:
+                return False
+            self._con.execute("BEGIN TRANSACTION")
+        if not all(self._insert(table) for table in CONTENT_TABLES):
+            return False
+        # Compressing and writing the rows is most of the work: done here, in the thread. The
+        # file is private until swapped in, so a second transaction can finish it.
+        self._con.execute("COMMIT")
+        self._con.execute("CHECKPOINT")
+        self._con.execute("BEGIN TRANSACTION")
+        return True
+
+    def _insert(self, table: str) -> bool:
+        assert self._con is not None
+        path = self.folder / f"{table}.parquet"
+        select = _select_release(path, self.version)
+        if self.parent is None:
+            if path.is_file():
+                self._con.execute(f"CREATE TABLE {table} AS {select}")
+            else:
+                self._con.execute(f"CREATE TABLE {table} (release VARCHAR)")
+            self._con.execute(LATEST_VIEW.format(table=table))
+            return True
+        if not path.is_file():
+            return True  # a rebuild reads only the releases that have the file, too
+        have = self._con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = 'db' "
+            f"AND table_name = '{table}' ORDER BY column_index").fetchall()
+        if have != self._con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {select})"
+                                     ).fetchall():
+            return False
+        self._con.execute(f"INSERT INTO {table} {select}")
+        return True
+
+    def finish(self, manifest: dict[str, Any]) -> bool:
+        """Add the changes table and the release's row of ``manifest``; write the copy."""
+        self._join()
+        try:
+            if not self._loaded or self._con is None or not self._insert("changes"):
+                return False
+            con = self._con
+            if self.parent is not None:
+                con.execute("UPDATE releases SET is_latest = false WHERE is_latest")
+            con.execute("INSERT INTO releases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        _release_row(manifest, True))
+            if not con.execute("SELECT count(*) FROM duckdb_views() WHERE database_name = 'db' "
+                               "AND view_name = 'metric_series'").fetchone()[0]:
+                con.execute(SERIES_VIEW)
+            con.execute("COMMIT")
+            _close_tmp(con)
+            self._written = True
+        except duckdb.Error:
+            return False
+        finally:
+            self._close()
+            if not self._written:
+                _remove_tmp(self.tmp)
+        return True
+
+    def swap(self) -> bool:
+        """Put the written copy in place of the DuckDB file, unless the file changed meanwhile."""
+        if not self._written or duckdb_latest(self.output) != self.parent:
+            _remove_tmp(self.tmp)
+            return False
+        os.replace(self.tmp, self.target)
+        self._written = False
+        return True
+
+    def abort(self) -> None:
+        """Stop and leave nothing behind (a no-op after :meth:`swap`)."""
+        self._join()
+        self._close()
+        if self._written or self.tmp.exists():
+            _remove_tmp(self.tmp)
+        self._written = False
+
+    def _close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+
+def add_to_duckdb(output: Path, parent: str, version: str) -> bool:
+    """Add the published release ``version`` to the DuckDB file ending at ``parent`` (see
+    :class:`DuckDBExtension`); False, with nothing written, when it must be rebuilt instead."""
+    output = Path(output)
+    extension = DuckDBExtension(output, parent, version, releases_dir(output) / version).start()
+    try:
+        return extension.finish(read_manifest(output, version)) and extension.swap()
+    finally:
+        extension.abort()
+
+
 def build_duckdb(output: Path) -> Path:
     """Rebuild the DuckDB file from every release folder and swap it in atomically.
 
@@ -269,42 +475,27 @@ def build_duckdb(output: Path) -> Path:
         leftover.unlink(missing_ok=True)
     versions = list_versions(output)
     latest = latest_version(output)
-    con = duckdb.connect(config={"memory_limit": "256MB", "threads": 2})
+    con = _connect_tmp(tmp)
     try:
-        con.execute(f"ATTACH '{_sql_path(tmp)}' AS db (STORAGE_VERSION 'v1.0.0')")
-        con.execute("USE db")
         con.execute("BEGIN TRANSACTION")
-        con.execute("CREATE TABLE releases (version VARCHAR PRIMARY KEY, parent VARCHAR, "
-                    "created VARCHAR, code_version VARCHAR, extractor_version VARCHAR, "
-                    "input_corpus_hash VARCHAR, schema_fingerprint VARCHAR, documents BIGINT, "
-                    "metrics BIGINT, quarantine BIGINT, rejected BIGINT, changes BIGINT, is_latest BOOLEAN)")
+        con.execute(RELEASES_TABLE)
         for version in versions:
-            manifest = read_manifest(output, version)
-            files = manifest["files"]
-            con.execute(
-                "INSERT INTO releases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [version, manifest.get("parent"), manifest.get("created"),
-                 manifest["code_version"].get("package"), manifest["code_version"].get("extractor"),
-                 manifest.get("input_corpus_hash"), manifest.get("schema_fingerprint"),
-                 *(files.get(f"{t}.parquet", {}).get("rows") for t in TABLE_NAMES),
-                 version == latest])
+            con.execute("INSERT INTO releases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        _release_row(read_manifest(output, version), version == latest))
         for table in TABLE_NAMES:
             parts = [releases_dir(output) / v / f"{table}.parquet" for v in versions]
             parts = [p for p in parts if p.is_file()]
             if parts:
-                selects = " UNION ALL BY NAME ".join(
-                    f"SELECT '{p.parent.name}' AS release, * FROM read_parquet('{_sql_path(p)}')"
-                    for p in parts)
+                selects = " UNION ALL BY NAME ".join(_select_release(p, p.parent.name)
+                                                     for p in parts)
                 con.execute(f"CREATE TABLE {table} AS {selects}")
             else:
                 con.execute(f"CREATE TABLE {table} (release VARCHAR)")
-            con.execute(f"CREATE VIEW {table}_latest AS SELECT * EXCLUDE (release) FROM {table} "
-                        f"WHERE release = (SELECT version FROM releases WHERE is_latest)")
+            con.execute(LATEST_VIEW.format(table=table))
         if versions:
             con.execute(SERIES_VIEW)
         con.execute("COMMIT")
-        con.execute("USE memory")
-        con.execute("DETACH db")
+        _close_tmp(con)
     finally:
         con.close()
     os.replace(tmp, target)

@@ -4,7 +4,8 @@ Only orchestration lives here; every step is a plain function of the ``dangjian`
 Documents are processed in batches, one task per batch, because a Prefect task run costs tens of
 milliseconds: one task per document would cost more than the extraction itself. Batch tasks write
 their rows as Parquet parts and return counts, so the flow never holds the corpus in memory and
-batches can run on other processes or machines (Dask) that share the output folder.
+batches can run on other processes or machines (Dask) that share the output folder. A batch whose
+files are all as in an earlier run is linked in from the cache by the flow itself, without a task.
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,9 +25,10 @@ from prefect.logging import get_run_logger
 
 from dangjian.corpus import corpus_hash, list_raw
 from dangjian.cache import ExtractionCache
-from dangjian.documents import METADATA_FILE, load_metadata
-from dangjian.pipeline import BatchCounts, reuse_batch, stage_batch
+from dangjian.pipeline import (BatchCounts, corpus_metadata, init_worker, reuse_batch,
+                               stage_files)
 from dangjian.publish import DUCKDB_FILE, publish_parts
+from dangjian.report import report_decorator
 from dangjian.staging import new_workdir
 
 DEFAULT_BATCH_SIZE = 200
@@ -82,21 +83,24 @@ def scan_corpus(raw_dir: str) -> tuple[list[str], str]:
 
 @task(name="extract-batch")
 def extract_batch(raw_dir: str, files: list[str], index: int, workdir: str,
-                  cache_dir: str | None) -> BatchCounts:
-    if cache_dir:  # an unchanged batch costs a hash of its files, here, without a worker
-        cache = ExtractionCache(Path(cache_dir))
-        key = cache.batch_key(Path(raw_dir), files, _metadata(raw_dir))
-        if (reused := reuse_batch(files, index, Path(workdir), cache, key)) is not None:
-            return reused
+                  cache_dir: str | None, reuse: bool = True) -> BatchCounts:
+    if reuse and (reused := reuse_cached(raw_dir, files, index, workdir, cache_dir)) is not None:
+        return reused
     if _pool_size and _claim_pool():
-        return _pool().submit(_stage, raw_dir, files, index, workdir, cache_dir).result()
-    return _stage(raw_dir, files, index, workdir, cache_dir)
+        # The workers run a function of the dangjian package: they never import Prefect.
+        return _pool().submit(stage_files, raw_dir, files, index, workdir, cache_dir).result()
+    return stage_files(raw_dir, files, index, workdir, cache_dir)
 
 
-def _stage(raw_dir: str, files: list[str], index: int, workdir: str,
-           cache_dir: str | None) -> BatchCounts:
-    cache = ExtractionCache(Path(cache_dir)) if cache_dir else None
-    return stage_batch(Path(raw_dir), files, index, Path(workdir), _metadata(raw_dir), cache)
+def reuse_cached(raw_dir: str, files: list[str], index: int, workdir: str,
+                 cache_dir: str | None) -> BatchCounts | None:
+    """The counts of a batch whose files are as in an earlier run, its parts linked in from the
+    cache; None when it must be extracted. Costs a hash of its files and no worker."""
+    if not cache_dir:
+        return None
+    cache = ExtractionCache(Path(cache_dir))
+    key = cache.batch_key(Path(raw_dir), files, _metadata(raw_dir))
+    return reuse_batch(files, index, Path(workdir), cache, key)
 
 
 _workers: ProcessPoolExecutor | None = None
@@ -120,7 +124,8 @@ def _pool() -> ProcessPoolExecutor:
     global _workers
     with _pool_lock:
         if _workers is None:
-            _workers = ProcessPoolExecutor(max_workers=_pool_size, mp_context=get_context("spawn"))
+            _workers = ProcessPoolExecutor(max_workers=_pool_size, mp_context=get_context("spawn"),
+                                           initializer=init_worker)
         return _workers
 
 
@@ -136,20 +141,15 @@ def _worker_pool(processes: int) -> Iterator[None]:
         _workers, _pool_size = None, 0
 
 
-@lru_cache(maxsize=4)
-def _metadata_at(raw_dir: str, mtime: float) -> dict[str, dict[str, str]]:
-    return load_metadata(Path(raw_dir))
-
-
 def _metadata(raw_dir: str) -> dict[str, dict[str, str]]:
     """The metadata file, read once per process and again only when it changes."""
-    path = Path(raw_dir) / METADATA_FILE
-    return _metadata_at(raw_dir, path.stat().st_mtime if path.exists() else 0.0)
+    return corpus_metadata(raw_dir)
 
 
 @task(name="publish-release")
-def publish_release(output_dir: str, workdir: str, digest: str) -> Any:
-    return publish_parts(Path(output_dir), Path(workdir), digest)
+def publish_release(output_dir: str, workdir: str, digest: str, raw_dir: str = "raw") -> Any:
+    return publish_parts(Path(output_dir), Path(workdir), digest,
+                         decorators=[report_decorator(Path(raw_dir))])
 
 
 def batches(files: list[str], size: int) -> list[list[str]]:
@@ -183,7 +183,7 @@ def release_flow(raw_dir: str = "raw", output_dir: str = "output",
         if strict and quarantined:
             reasons = sorted({r for c in counts for r in c.quarantine_reasons})
             raise QuarantineError(f"{quarantined} rows failed validation: " + "; ".join(reasons[:5]))
-        published = publish_release(output_dir, str(workdir), digest)
+        published = publish_release(output_dir, str(workdir), digest, raw_dir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     summary = ReleaseSummary(
@@ -201,12 +201,21 @@ def release_flow(raw_dir: str = "raw", output_dir: str = "output",
 def _run_batches(raw_dir: str, chunks: list[list[str]], workdir: str,
                  cache_dir: str | None) -> list[BatchCounts]:
     total = sum(len(c) for c in chunks)
-    futures = [extract_batch.submit(raw_dir, chunk, i, workdir, cache_dir)
-               for i, chunk in enumerate(chunks)]
     done = 0
     counts: list[BatchCounts] = []
+    futures = []
     _report(0, total)
-    for future in as_completed(futures):
+    for i, chunk in enumerate(chunks):
+        # An unchanged batch is linked in here: a task run costs more than the check, and a
+        # nightly run finds most batches unchanged. The others start as soon as they are found.
+        reused = reuse_cached(raw_dir, chunk, i, workdir, cache_dir)
+        if reused is None:
+            futures.append(extract_batch.submit(raw_dir, chunk, i, workdir, cache_dir, False))
+        else:
+            counts.append(reused)
+            done += reused.files
+            _report(done, total)
+    for future in as_completed(futures) if futures else ():
         result = future.result()
         counts.append(result)
         done += result.files

@@ -110,3 +110,98 @@ def test_changes_table_against_parent(tmp_path):
     assert changed["fields"] == "value"
     assert json.loads(changed["old"])["value"] == 10.0 and json.loads(changed["new"])["value"] == 11.0
     assert changed["cause"] == "rules or catalog changed"
+
+
+def _duckdb_contents(path):
+    """Every table and view of a DuckDB file: names, columns with types, and rows in order."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        objects = con.execute("SELECT table_name FROM duckdb_tables() UNION ALL "
+                              "SELECT view_name FROM duckdb_views() WHERE NOT internal "
+                              "ORDER BY 1").fetchall()
+        contents = {}
+        for (name,) in objects:
+            columns = con.execute(f"DESCRIBE {name}").fetchall()
+            rows = con.execute(f"SELECT * EXCLUDE (created) FROM {name}" if name == "releases"
+                               else f"SELECT * FROM {name}").fetchall()
+            contents[name] = (columns, rows)
+        return contents
+    finally:
+        con.close()
+
+
+def test_a_new_release_extends_the_duckdb_file_as_a_rebuild_would(tmp_path, monkeypatch):
+    import dangjian.publish as module
+
+    rebuilds = []
+    real = module.build_duckdb
+    monkeypatch.setattr(module, "build_duckdb", lambda output: rebuilds.append(1) or real(output))
+    publish(tmp_path, _tables(2), "c" * 64)
+    first = _duckdb_contents(tmp_path / DUCKDB_FILE)
+    real(tmp_path)
+    assert _duckdb_contents(tmp_path / DUCKDB_FILE) == first
+    publish(tmp_path, _tables(3), "d" * 64)
+    publish(tmp_path, _tables(5), "e" * 64)
+    assert rebuilds == []  # 1.0.0 went to a new file, 1.1.0 and 1.2.0 were added to a copy
+    extended = _duckdb_contents(tmp_path / DUCKDB_FILE)
+    real(tmp_path)
+    rebuilt = _duckdb_contents(tmp_path / DUCKDB_FILE)
+    assert extended == rebuilt
+    assert [r[0] for r in extended["releases"][1] if r[-1]] == ["1.2.0"]
+    assert len(extended["metrics"][1]) == 2 + 3 + 5
+    assert len(extended["metrics_latest"][1]) == 5
+    assert not list(tmp_path.glob(f".{DUCKDB_FILE}*"))
+
+
+def test_the_duckdb_file_is_rebuilt_when_it_does_not_end_at_the_parent(tmp_path):
+    from dangjian.publish import add_to_duckdb, build_duckdb
+
+    publish(tmp_path, _tables(2), "c" * 64)
+    (tmp_path / DUCKDB_FILE).unlink()
+    publish(tmp_path, _tables(3), "d" * 64)  # no file to extend: rebuilt from both releases
+    con = duckdb.connect(str(tmp_path / DUCKDB_FILE), read_only=True)
+    counts = dict(con.sql("select release, count(*) from metrics group by 1").fetchall())
+    con.close()
+    assert counts == {"1.0.0": 2, "1.1.0": 3}
+    assert not add_to_duckdb(tmp_path, "1.0.0", "1.1.0")  # the file ends at 1.1.0 already
+    before = _duckdb_contents(tmp_path / DUCKDB_FILE)
+    build_duckdb(tmp_path)
+    assert _duckdb_contents(tmp_path / DUCKDB_FILE) == before
+
+
+def test_a_contract_change_rebuilds_the_duckdb_file(tmp_path, monkeypatch):
+    import dangjian.publish as module
+
+    publish(tmp_path, _tables(2), "c" * 64)
+    monkeypatch.setattr(module, "write_changes", _changes_with_extra_column)
+    publish(tmp_path, _tables(3), "d" * 64)
+    con = duckdb.connect(str(tmp_path / DUCKDB_FILE), read_only=True)
+    columns = [r[0] for r in con.execute("DESCRIBE changes").fetchall()]
+    rows = con.execute("SELECT release, extra FROM changes WHERE extra IS NOT NULL").fetchall()
+    con.close()
+    assert "extra" in columns and rows == [("1.1.0", 7)]
+
+
+def _changes_with_extra_column(old, new, target):
+    import pyarrow
+    import pyarrow.parquet as pq
+
+    pq.write_table(pyarrow.table({"change": ["added"], "extra": [7]}), target)
+    return 1
+
+
+def test_a_failed_publish_leaves_the_duckdb_file_as_it_was(tmp_path, monkeypatch):
+    import dangjian.publish as module
+
+    publish(tmp_path, _tables(2), "c" * 64)
+    before = _duckdb_contents(tmp_path / DUCKDB_FILE)
+
+    def boom(staging, manifest):
+        raise RuntimeError("report failed")
+
+    with pytest.raises(RuntimeError):
+        module.publish(tmp_path, _tables(4), "e" * 64, decorators=[boom])
+    assert _duckdb_contents(tmp_path / DUCKDB_FILE) == before
+    assert not list(tmp_path.glob(f".{DUCKDB_FILE}*"))
+    assert publish(tmp_path, _tables(4), "e" * 64).version == "1.1.0"
+    assert [r[0] for r in _duckdb_contents(tmp_path / DUCKDB_FILE)["releases"][1]] == ["1.0.0", "1.1.0"]
