@@ -1,4 +1,5 @@
-"""Shared fixtures: the seed corpus, its gold annotations and a Prefect test harness."""
+"""Shared fixtures: the seed corpus, its gold annotations, a Prefect test harness and releases
+built without Prefect."""
 from __future__ import annotations
 
 import os
@@ -30,3 +31,26 @@ def raw_copy(tmp_path: Path) -> Path:
     target = tmp_path / "raw"
     shutil.copytree(RAW, target)
     return target
+
+
+def build_release(output: Path, raw: Path, n_files: int | None = None,
+                  files: list[str] | None = None, decorators: list | None = None) -> str:
+    """A real release of seed texts copied into ``raw`` (the first ``n_files``, or ``files``),
+    published without Prefect; returns its version."""
+    from dangjian.corpus import corpus_hash, list_raw
+    from dangjian.documents import load_metadata
+    from dangjian.pipeline import frame, process_batch, validate
+    from dangjian.publish import publish
+
+    raw.mkdir(parents=True, exist_ok=True)
+    for name in files if files is not None else list_raw(RAW)[:n_files]:
+        if not (raw / name).exists():
+            shutil.copy2(RAW / name, raw / name)
+    present = list_raw(raw)
+    batch = process_batch(raw, present, load_metadata(raw))
+    tables, quarantine = {}, []
+    for name in ("documents", "metrics", "rejected"):
+        tables[name], bad = validate(name, frame(name, getattr(batch, name)))
+        quarantine += bad
+    tables["quarantine"] = frame("quarantine", quarantine)
+    return publish(output, tables, corpus_hash(raw, present), decorators=decorators).version

@@ -20,7 +20,7 @@ import pytest
 from dangjian.distribute import (ChecksumError, ReleaseConflictError, ReleaseInvalidError,
                                  RemoteError, UnsafeManifestError, download_release, publish_release)
 from dangjian.verify import ReleaseNotFoundError, verify_folder
-from tests.test_verify import build_release
+from tests.conftest import build_release
 
 TIMEOUT = 5.0
 

@@ -21,30 +21,19 @@ from hypothesis import strategies as st
 from dangjian.corpus import corpus_hash, list_raw
 from dangjian.documents import load_metadata
 from dangjian.pipeline import frame, process_batch, validate
-from dangjian.publish import publish, read_manifest
+from dangjian.publish import read_manifest
 from dangjian.report import (REPORT_FILE, ReleaseData, Span, build_report, highlight, render,
                              report_decorator, report_for, script_json)
 from flows.cli import main
 from tests.conftest import RAW
+from tests.conftest import build_release as shared_build_release
 
 SCREENSHOT_ENV = "DANGJIAN_REPORT_SCREENSHOT"
 
 
 def build_release(output: Path, raw: Path, files: list[str]) -> str:
     """A real release of some seed texts, with its report written by the publish hook."""
-    raw.mkdir(parents=True, exist_ok=True)
-    for name in files:
-        if not (raw / name).exists():
-            shutil.copy2(RAW / name, raw / name)
-    present = list_raw(raw)
-    batch = process_batch(raw, present, load_metadata(raw))
-    tables, quarantine = {}, []
-    for name in ("documents", "metrics", "rejected"):
-        tables[name], bad = validate(name, frame(name, getattr(batch, name)))
-        quarantine += bad
-    tables["quarantine"] = frame("quarantine", quarantine)
-    return publish(output, tables, corpus_hash(raw, present),
-                   decorators=[report_decorator(raw)]).version
+    return shared_build_release(output, raw, files=files, decorators=[report_decorator(raw)])
 
 
 @pytest.fixture(scope="module")

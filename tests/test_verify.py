@@ -8,29 +8,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from dangjian.corpus import corpus_hash, list_raw
-from dangjian.documents import load_metadata
-from dangjian.pipeline import frame, process_batch, validate
-from dangjian.publish import publish
+from dangjian.corpus import list_raw
 from dangjian.verify import (ReleaseNotFoundError, file_digest, unsafe_name_reason,
                              verify_folder, verify_release)
-from tests.conftest import RAW
-
-
-def build_release(output: Path, raw: Path, n_files: int | None = None) -> str:
-    """A real release of the first ``n_files`` seed texts (copied into ``raw``), without Prefect."""
-    raw.mkdir(parents=True, exist_ok=True)
-    for name in list_raw(RAW)[:n_files]:
-        if not (raw / name).exists():
-            shutil.copy2(RAW / name, raw / name)
-    files = list_raw(raw)
-    batch = process_batch(raw, files, load_metadata(raw))
-    tables, quarantine = {}, []
-    for name in ("documents", "metrics", "rejected"):
-        tables[name], bad = validate(name, frame(name, getattr(batch, name)))
-        quarantine += bad
-    tables["quarantine"] = frame("quarantine", quarantine)
-    return publish(output, tables, corpus_hash(raw, files)).version
+from tests.conftest import build_release
 
 
 @pytest.fixture(scope="module")
