@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from dangjian.places import find_places, home_place
+from dangjian.places import NATIONWIDE, find_places, home_place
 from dangjian.text import script_of
 
 METADATA_FILE = "metadata.csv"
@@ -30,11 +30,10 @@ NATIONAL_PUBLISHERS = ("人民日报", "人民网", "新华社", "新华网", "�
 
 
 def _home(view: str, title: str | None, publisher: str | None) -> str | None:
-    home = home_place(view)
     if publisher and publisher.startswith(NATIONAL_PUBLISHERS):
         named = find_places(title) if title else []
-        return named[0].canonical if named else "全国"
-    return home
+        return named[0].canonical if named else NATIONWIDE
+    return home_place(view)
 
 
 @dataclass

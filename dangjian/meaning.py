@@ -23,7 +23,7 @@ import jieba
 import jieba.posseg
 
 from dangjian.extract import Mention
-from dangjian.places import Place, document_cities, document_units, find_places
+from dangjian.places import NATIONWIDE, Place, document_cities, document_units, find_places
 from dangjian.text import clean_view
 
 jieba.setLogLevel(logging.WARNING)
@@ -150,7 +150,7 @@ def _role(rest: str, words: str) -> str | None:
     return None
 
 
-def _subject_after(view: str, end: int, unit: str | None = None) -> str:
+def subject_after(view: str, end: int, unit: str | None = None) -> str:
     """The noun phrase right after a number's unit, or '' when none stands there."""
     rest = view[end:end + 60]
     rest = re.sub(r"^(?:以上|左右|上下|以下|以内|多|余)", "", rest)
@@ -265,17 +265,11 @@ COMPARISON = re.compile(r"(?:比|较|同比|环比)")
 
 
 def assign_subjects(view: str, mentions: list[Mention]) -> None:
-    memo: dict[tuple[int, str | None], str] = {}
-
-    def subject_after(view: str, end: int, unit: str | None = None) -> str:
-        key = (end, unit)
-        if key not in memo:
-            memo[key] = _subject_after(view, end, unit)
-        return memo[key]
-
+    # the phrase after a number is asked for again as an enumeration's shared noun
+    after = lru_cache(maxsize=None)(lambda end, unit: subject_after(view, end, unit))
     previous: Mention | None = None
     for group in _enumerations(view, mentions):
-        shared = subject_after(view, group[-1].end, group[-1].unit)
+        shared = after(group[-1].end, group[-1].unit)
         role = _group_role(view, group[-1].end) if len(group) > 1 else None
         if role:  # 4名个人、1个集体被评为全国抗疫先进
             for mention in group:
@@ -284,14 +278,14 @@ def assign_subjects(view: str, mentions: list[Mention]) -> None:
                 previous = mention
             continue
         first = group[0]
-        clause = _clause_start(view, first.start, first.sentence.start, _SENTENCE_CHARS)
-        respective = _respectively(view, clause, first.start, len(group))
+        opening = _clause_start(view, first.start, first.sentence.start, _SENTENCE_CHARS)
+        respective = _respectively(view, opening, first.start, len(group))
         for index, mention in enumerate(group):
-            own_after = subject_after(view, mention.end, mention.unit)
+            clause = _clause_start(view, mention.start, mention.sentence.start)
+            own_after = after(mention.end, mention.unit)
             # the phrase before is read only when the one after cannot settle the subject
             settled = respective or (own_after and not (len(group) > 1 and own_after == shared))
-            own_before = "" if settled else subject_before(
-                view, mention.start, _clause_start(view, mention.start, mention.sentence.start))
+            own_before = "" if settled else subject_before(view, mention.start, clause)
             modifier = len(group) > 1 and shared and 0 < len(own_before) <= 4
             if respective:
                 subject = respective[index]
@@ -303,7 +297,6 @@ def assign_subjects(view: str, mentions: list[Mention]) -> None:
                 subject = own_before
             else:
                 subject = shared or subject_after_modifier(view, mention.end)
-            clause = _clause_start(view, mention.start, mention.sentence.start)
             same = previous is not None and previous.sentence == mention.sentence
             if not subject and same and COMPARISON.match(view, clause):
                 subject = previous.subject or ""  # 平均年龄45.6岁，比选前下降5岁
@@ -358,7 +351,6 @@ def _respectively(view: str, clause: int, start: int, count: int) -> list[str] |
 
 NATIONAL = re.compile(r"(?<![居列在])全国(?!城市|第|前|首|率先|先进|优秀|示范|文明|百强|十佳|劳模|模范|重点|"
                       r"典型|知名|一流|领先)")
-NATIONWIDE = "全国"
 SCOPED = re.compile(r"全市|我市|本市|全区|我区|本区|全县|我县|本县")
 # A place followed by one of these names an organ that acts (南通市委部署), not where a number is.
 ORGAN = re.compile(r"(?:市委|区委|县委|党委|委|政府|人大|政协|组织部)")
@@ -396,7 +388,7 @@ def assign_geography(view: str, mentions: list[Mention], home: str | None) -> No
         elif places:
             geography = places[-1].name
         elif national:
-            geography = "全国"
+            geography = NATIONWIDE
         elif home in (None, NATIONWIDE):  # a national paper's stories: the story's own place
             paragraph = view.rfind("\n", 0, sentence.start) + 1
             before = [p for p in everywhere[bisect_left(starts, paragraph):lo]]

@@ -17,6 +17,7 @@ from importlib import resources
 
 import ahocorasick
 
+NATIONWIDE = "全国"  # the place of a figure about the whole country
 LEVEL_WORDS = re.compile(r"[省市县区乡镇村街道社]+")  # 市县乡三级: levels, not a unit
 SUFFIXES = ("特别行政区", "自治区", "自治州", "自治县", "地区", "新区", "省", "市", "区", "县", "盟", "旗")
 _NAME_CHAR = r"(?:(?![的在是和与为了等及或作把将对从由向])[\u4e00-\u9fff])"
