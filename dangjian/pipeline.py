@@ -153,10 +153,10 @@ def validate(table: str, df: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str,
     try:
         return model.validate(df, lazy=True), []
     except pa.errors.SchemaErrors as errors:
-        cases = errors.failure_cases
+        cases, message = errors.failure_cases, str(errors)
     bad_index = cases["index"].dropna().unique()
     if len(bad_index) == 0:  # a table-wide failure (a missing column): nothing can be published
-        raise ValueError(f"{table}: {errors}") from None
+        raise ValueError(f"{table}: {message}") from None
     quarantine: list[dict[str, Any]] = []
     names = _check_names(model)
     for (index, check), group in cases.dropna(subset=["index"]).groupby(["index", "check"], sort=True):

@@ -1,6 +1,7 @@
 import json
 
 import pandas as pd
+import pytest
 
 from dangjian.pipeline import frame, metric_id, process_batch, validate
 from tests.conftest import RAW
@@ -78,3 +79,11 @@ def test_seed_rows_have_valid_provenance():
         assert texts[row["source_file"]][row["char_start"]:row["char_end"]] == row["quote"]
     good, quarantine = validate("metrics", frame("metrics", result.metrics))
     assert quarantine == [] and len(good) == len(result.metrics)
+
+
+def test_a_table_wide_failure_is_a_clear_error_not_quarantine():
+    from dangjian.pipeline import frame, validate
+
+    broken = frame("rejected", [{"source_file": "a.txt", "reason": "empty"}]).drop(columns=["reason"])
+    with pytest.raises(ValueError, match="rejected"):
+        validate("rejected", broken)
