@@ -6,7 +6,6 @@ import pytest
 
 from dangjian.publish import list_versions
 from flows.release import batches, release_flow, reporting_progress
-from tests.conftest import RAW
 
 
 def test_batches():

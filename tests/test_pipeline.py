@@ -1,6 +1,5 @@
 import json
 
-import pandas as pd
 import pytest
 
 from dangjian.pipeline import frame, metric_id, process_batch, validate

@@ -1,5 +1,4 @@
 import json
-import os
 
 import duckdb
 import pandas as pd
