@@ -47,7 +47,7 @@ def seed_sentences(raw: Path) -> list[str]:
     sentences = []
     for path in sorted(raw.glob("*.txt")):
         sentences += [s.strip() for s in SENTENCE.findall(path.read_text(encoding="utf-8"))]
-    return [s for s in sentences if DIGITS.search(s) and len(s) > 10]
+    return [s for s in sentences if s]
 
 
 def vary(sentence: str, rng: random.Random) -> str:

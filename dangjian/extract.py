@@ -20,7 +20,7 @@ from functools import lru_cache
 import numpy as np
 
 from dangjian.numerals import NumeralError, parse_number
-from dangjian.text import Sentence, clean_view, sentences
+from dangjian.text import CLAUSE_MARKS, Sentence, clean_view, positions_of, sentences
 
 # Units, longest first so that 个百分点 wins over 个 and 人次 over 人.
 UNITS = (
@@ -90,7 +90,6 @@ _QUALIFIER_WORDS = re.compile(r"(?:将近|接近|大约|大概|不少于|不低�
 INCREASE_WORDS = ("净增", "增长", "增加", "提高", "提升", "上升", "增幅", "扩大", "翻番", "增")
 DECREASE_WORDS = ("下降", "减少", "降低", "缩小", "缩减", "下滑", "减")
 PER_UNIT = re.compile(r"每(?:[个名位户家支条项人]|\d)")
-CLAUSE_BREAK = re.compile(r"[,，;；:：、。!?！？\n]")
 OPEN_QUOTES, CLOSE_QUOTES = "“‘《「『\"", "”’》」』\""
 #: How far the rules look back or ahead of a number inside its sentence. Words that decide a
 #: reading stand close to the number; the bound keeps a long unpunctuated text (a table dumped
@@ -240,23 +239,12 @@ def _per_unit_norm(sentence_before: str) -> bool:
     return False
 
 
-_BREAK_CODES = np.array(sorted(map(ord, ",，;；:：、。!?！？\n")), dtype="<u4")
-
-
-@lru_cache(maxsize=4)
-def _clause_breaks(view: str) -> list[int]:
-    """Offsets of the characters of ``CLAUSE_BREAK`` in ``view``, in order, found in one pass
-    and kept for the text's many mentions (str hashes are cached by Python)."""
-    codes = np.frombuffer(view.encode("utf-32-le", "surrogatepass"), dtype="<u4")
-    return np.flatnonzero(np.isin(codes, _BREAK_CODES)).tolist()
-
-
 def _clause_start(view: str, start: int, sentence: Sentence) -> int:
     """Start of the clause holding ``start``; a thousands separator does not end a clause."""
     limit = max(sentence.start, start - WINDOW)
     if start <= limit:
         return start
-    breaks = _clause_breaks(view)
+    breaks = positions_of(view, CLAUSE_MARKS)
     i = bisect_left(breaks, start) - 1
     while i >= 0 and (pos := breaks[i]) >= limit:
         if view[pos] == "," and view[pos - 1:pos].isdigit() and view[pos + 1:pos + 4].isdigit():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -24,7 +24,7 @@ import jieba.posseg
 
 from dangjian.extract import Mention
 from dangjian.places import NATIONWIDE, Place, document_cities, document_units, find_places
-from dangjian.text import clean_view
+from dangjian.text import CLAUSE_MARKS, clean_view, positions_of
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -229,20 +229,13 @@ def subject_before(view: str, start: int, clause_start: int) -> str:
     return _head(phrase) if phrase else ""
 
 
-_PUNCT_CHARS = frozenset(",，;；:：、。!?！？\n")
-_SENTENCE_CHARS = frozenset(",，;；:：。!?！？\n")
+_SENTENCE_MARKS = CLAUSE_MARKS.replace("、", "")  # 、 joins the items of one clause
 
 
-@lru_cache(maxsize=8)
-def _stops_in(view: str, stops: frozenset[str]) -> list[int]:
-    """Positions just after each stop character of a text, for many clause lookups."""
-    return [match.end() for match in re.finditer("[" + re.escape("".join(sorted(stops))) + "]", view)]
-
-
-def _clause_start(view: str, pos: int, floor: int, stops: frozenset[str] = _PUNCT_CHARS) -> int:
-    after = _stops_in(view, stops)
-    at = bisect_right(after, pos) - 1
-    return max(floor, after[at]) if at >= 0 else floor
+def _clause_start(view: str, pos: int, floor: int, marks: str = CLAUSE_MARKS) -> int:
+    found = positions_of(view, marks)
+    at = bisect_left(found, pos) - 1
+    return max(floor, found[at] + 1) if at >= 0 else floor
 
 
 def _enumerations(view: str, mentions: list[Mention]) -> list[list[Mention]]:
@@ -278,7 +271,7 @@ def assign_subjects(view: str, mentions: list[Mention]) -> None:
                 previous = mention
             continue
         first = group[0]
-        opening = _clause_start(view, first.start, first.sentence.start, _SENTENCE_CHARS)
+        opening = _clause_start(view, first.start, first.sentence.start, _SENTENCE_MARKS)
         respective = _respectively(view, opening, first.start, len(group))
         for index, mention in enumerate(group):
             clause = _clause_start(view, mention.start, mention.sentence.start)

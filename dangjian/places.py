@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-import ahocorasick
+import ahocorasick_rs
 
 NATIONWIDE = "全国"  # the place of a figure about the whole country
 LEVEL_WORDS = re.compile(r"[省市县区乡镇村街道社]+")  # 市县乡三级: levels, not a unit
@@ -72,14 +72,22 @@ def gazetteer() -> dict[str, tuple[str, str]]:
 
 
 @lru_cache(maxsize=1)
-def _automaton() -> ahocorasick.Automaton:
+def _names() -> tuple[str, ...]:
+    return tuple(gazetteer())
+
+
+@lru_cache(maxsize=1)
+def _automaton() -> ahocorasick_rs.AhoCorasick:
     """All gazetteer names in one Aho–Corasick automaton: one pass over a text finds them all
     (a regular expression of ~4,000 alternatives is fifty times slower)."""
-    automaton = ahocorasick.Automaton()
-    for name in gazetteer():
-        automaton.add_word(name, name)
-    automaton.make_automaton()
-    return automaton
+    return ahocorasick_rs.AhoCorasick(_names(), matchkind=ahocorasick_rs.MatchKind.Standard)
+
+
+def _matches(text: str) -> list[tuple[int, str]]:
+    """(start, name) of every gazetteer name in ``text``, overlapping ones included."""
+    names = _names()
+    return [(start, names[index])
+            for index, start, _ in _automaton().find_matches_as_indexes(text, overlapping=True)]
 
 
 @lru_cache(maxsize=4)
@@ -87,8 +95,7 @@ def _all_longest(view: str) -> tuple[tuple[int, ...], dict[int, str]]:
     """The longest gazetteer name starting at each position of a whole text, found in one pass
     and kept for the text's many per-sentence queries (str hashes are cached by Python)."""
     found: dict[int, str] = {}
-    for last, name in _automaton().iter(view):
-        first = last - len(name) + 1
+    for first, name in _matches(view):
         if len(name) > len(found.get(first, "")):
             found[first] = name
     return tuple(sorted(found)), found
@@ -124,7 +131,30 @@ def find_places(view: str, start: int = 0, end: int | None = None,
     (秦州区杨家寺镇石马村): ``units`` maps such names to the place that introduced them.
     """
     end = len(view) if end is None else end
-    cities = document_cities(view) if cities is None else cities
+    whole = start == 0 and end == len(view)
+    if whole and (cities is None or cities == document_cities(view)):
+        found = list(_whole_text(view))  # asked for by home_place, document_units and geography
+    else:
+        found = _scan(view, start, end, document_cities(view) if cities is None else cities)
+    if units:
+        taken = [(p.start, p.end) for p in found]
+        for name, origin in units.items():
+            s = view.find(name, start, end)
+            while s != -1:
+                if not any(a < s + len(name) and s < b for a, b in taken):
+                    found.append(Place(s, s + len(name), name, origin.canonical, origin.adcode))
+                    taken.append((s, s + len(name)))
+                s = view.find(name, s + len(name), end)
+        found.sort(key=lambda place: place.start)
+    return found
+
+
+@lru_cache(maxsize=4)
+def _whole_text(view: str) -> tuple[Place, ...]:
+    return tuple(_scan(view, 0, len(view), document_cities(view)))
+
+
+def _scan(view: str, start: int, end: int, cities: frozenset[str]) -> list[Place]:
     found: list[Place] = []
     names = gazetteer()
     at = _longest_at(view, start, end)
@@ -144,16 +174,6 @@ def find_places(view: str, start: int = 0, end: int | None = None,
             tail = unit.end()
         found.append(Place(s, tail, view[s:tail], full, code))
         pos = tail
-    if units:
-        taken = [(p.start, p.end) for p in found]
-        for name, origin in units.items():
-            s = view.find(name, start, end)
-            while s != -1:
-                if not any(a < s + len(name) and s < b for a, b in taken):
-                    found.append(Place(s, s + len(name), name, origin.canonical, origin.adcode))
-                    taken.append((s, s + len(name)))
-                s = view.find(name, s + len(name), end)
-        found.sort(key=lambda place: place.start)
     return found
 
 
@@ -175,8 +195,7 @@ def _unit_splits(name: str) -> list[int]:
     """Offsets in ``name`` where a lower unit begins (after the gazetteer part)."""
     splits: list[int] = []
     # the automaton directly, not the per-text cache, which these short names would evict
-    head = max((found for last, found in _automaton().iter(name) if last == len(found) - 1),
-               key=len, default="")
+    head = max((found for first, found in _matches(name) if first == 0), key=len, default="")
     if not head:
         return splits
     pos = len(head)

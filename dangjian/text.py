@@ -111,6 +111,25 @@ def script_of(text: str, view: str | None = None) -> str:
     return "traditional" if han and changed / han > 0.02 else "simplified"
 
 
+#: Marks that end a clause (a sentence end, a comma, an enumeration comma, a colon).
+CLAUSE_MARKS = ",，;；:：、。!?！？\n"
+
+
+@lru_cache(maxsize=4)
+def _lookup(marks: str) -> np.ndarray:
+    table = np.zeros(0x110000, dtype=bool)
+    table[[ord(c) for c in marks]] = True
+    return table
+
+
+@lru_cache(maxsize=8)
+def positions_of(view: str, marks: str) -> list[int]:
+    """Offsets in ``view`` of the characters of ``marks``, in order: one vectorised pass, kept
+    for a text's many clause lookups (str hashes are cached by Python)."""
+    codes = np.frombuffer(view.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    return np.flatnonzero(_lookup(marks)[codes]).tolist()
+
+
 @dataclass(frozen=True)
 class Sentence:
     start: int
