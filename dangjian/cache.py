@@ -35,6 +35,11 @@ def rules_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def _sha256_file(path: str) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
 class ExtractionCache:
     """Documents rows and metric rows by document, as JSON files under ``root``."""
 
@@ -67,16 +72,22 @@ class ExtractionCache:
     # A batch's validated parts, for runs in which none of its files changed.
 
     def batch_key(self, raw_dir: Path, source_files: list[str],
-                  metadata: dict[str, dict[str, str]]) -> str | None:
-        """sha256 over the batch's file names, bytes and metadata rows; None if a file is gone."""
+                  metadata: dict[str, dict[str, str]],
+                  digests: dict[str, str | None] | None = None) -> str | None:
+        """sha256 over the batch's file names, bytes and metadata rows; None if a file is gone.
+
+        ``digests`` are the files' sha256 when the caller has read them already.
+        """
         digest = hashlib.sha256()
         for name in source_files:
-            path = Path(raw_dir) / name
+            path = os.path.join(raw_dir, name)
             try:
-                if path.is_symlink() or path.stat().st_size > (1 << 27):
+                if os.path.islink(path) or os.stat(path).st_size > (1 << 27):
                     return None  # links and huge files: always through the full checks
-                content = hashlib.sha256(path.read_bytes()).hexdigest()
+                content = digests.get(name) if digests is not None else _sha256_file(path)
             except OSError:
+                return None
+            if content is None:
                 return None
             meta = metadata.get(name) or metadata.get(Path(name).name) or {}
             digest.update(json.dumps([name, content, meta], ensure_ascii=False,

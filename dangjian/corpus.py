@@ -43,13 +43,31 @@ def list_raw(raw_dir: Path) -> list[str]:
     if not raw_dir.is_dir():
         raise FileNotFoundError(f"raw folder not found: {raw_dir}")
     found = []
-    for root, dirs, files in os.walk(raw_dir, followlinks=False):
+    top = os.fspath(raw_dir)
+    # plain strings, not Path objects: a nightly run lists the whole archive
+    for root, dirs, files in os.walk(top, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        folder = os.path.relpath(root, top).replace(os.sep, "/")
+        prefix = "" if folder == "." else folder + "/"
         for name in files:
-            if name.startswith(".") or (name == METADATA_FILE and Path(root) == raw_dir):
+            if name.startswith(".") or (name == METADATA_FILE and not prefix):
                 continue
-            found.append(Path(root, name).relative_to(raw_dir).as_posix())
+            found.append(prefix + name)
     return sorted(found)
+
+
+def file_digests(raw_dir: Path, files: list[str]) -> dict[str, str | None]:
+    """sha256 of each file's bytes, read once for the corpus hash and the batch keys; None for a
+    file that cannot be read (it is rejected, with its reason, when it is processed)."""
+    digests: dict[str, str | None] = {}
+    top = os.fspath(raw_dir)
+    for name in files:
+        try:
+            with open(os.path.join(top, name), "rb") as handle:
+                digests[name] = hashlib.file_digest(handle, "sha256").hexdigest()
+        except OSError:
+            digests[name] = None
+    return digests
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -80,12 +98,16 @@ def read_document(raw_dir: Path, source_file: str, max_bytes: int = MAX_BYTES) -
     return RawDocument(source_file, digest, decoded.text, decoded.encoding)
 
 
-def corpus_hash(raw_dir: Path, files: list[str]) -> str:
+def corpus_hash(raw_dir: Path, files: list[str], digests: dict[str, str | None] | None = None) -> str:
     """sha256 over the names and contents of the corpus files and the metadata file."""
+    digests = file_digests(raw_dir, files) if digests is None else digests
     digest = hashlib.sha256()
-    for name in [*files, METADATA_FILE]:
-        path = Path(raw_dir) / name
+    for name in files:
         digest.update(name.encode() + b"\0")
-        if path.is_file():
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
+        if (content := digests.get(name)) is not None:
+            digest.update(bytes.fromhex(content))
+    digest.update(METADATA_FILE.encode() + b"\0")
+    metadata = Path(raw_dir) / METADATA_FILE
+    if metadata.is_file():
+        digest.update(hashlib.sha256(metadata.read_bytes()).digest())
     return digest.hexdigest()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -22,10 +21,9 @@ from dangjian.cache import ExtractionCache
 from dangjian.corpus import RawDocument, Rejection, read_document
 from dangjian.documents import METADATA_FILE, describe, load_metadata
 from dangjian.extract import Mention, extract
-from dangjian.meaning import DocumentContext, annotate
 from dangjian.text import Cleaned, clean, clean_view
 from schemas.catalog import classify
-from schemas.tables import TABLES, columns
+from schemas.tables import TABLES, columns, skip_dask_dataframe
 
 
 @dataclass
@@ -62,6 +60,10 @@ def _to_original(mentions: list[Mention], cleaned: Cleaned, original: str) -> li
 
 def document_rows(doc: RawDocument, meta: dict[str, str] | None) -> tuple[dict[str, Any], list[Mention]]:
     """The documents row of one text and its annotated mentions, offsets into ``doc.text``."""
+    # Imported here: jieba loads its dictionaries on import (seconds), which a run whose
+    # documents all come from the cache never needs.
+    from dangjian.meaning import DocumentContext, annotate
+
     cleaned = clean(doc.text)
     view = clean_view(cleaned.text)
     info = describe(cleaned.text, view, meta)
@@ -257,10 +259,5 @@ def stage_files(raw_dir: str, source_files: list[str], index: int, workdir: str,
 
 
 def init_worker() -> None:
-    """Set up a worker process that runs :func:`stage_files` for a flow.
-
-    pandera imports ``dask.dataframe`` (a second and ~100 MB) the first time it builds a schema,
-    only to recognise dask column annotations, which these models do not use: a worker, which
-    needs no dask, goes without it.
-    """
-    sys.modules.setdefault("dask.dataframe", None)  # type: ignore[arg-type]
+    """Set up a worker process that runs :func:`stage_files` for a flow: it needs no dask."""
+    skip_dask_dataframe()

@@ -55,6 +55,10 @@ def cmd_release(args: argparse.Namespace) -> int:
     from dangjian.corpus import list_raw
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
+    if args.task_runner != "dask":
+        from schemas.tables import skip_dask_dataframe
+
+        skip_dask_dataframe()
     run_plan = plan(args.task_runner, args.workers, args.dask_address,
                     n_files=len(list_raw(Path(args.raw))))
     flow = release_flow.with_options(task_runner=run_plan.task_runner)

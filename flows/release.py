@@ -23,7 +23,7 @@ from prefect import flow, task
 from prefect.futures import as_completed
 from prefect.logging import get_run_logger
 
-from dangjian.corpus import corpus_hash, list_raw
+from dangjian.corpus import corpus_hash, file_digests, list_raw
 from dangjian.cache import ExtractionCache
 from dangjian.pipeline import (BatchCounts, corpus_metadata, init_worker, reuse_batch,
                                stage_files)
@@ -76,9 +76,12 @@ class QuarantineError(RuntimeError):
 
 
 @task(name="scan-corpus")
-def scan_corpus(raw_dir: str) -> tuple[list[str], str]:
+def scan_corpus(raw_dir: str) -> tuple[list[str], dict[str, str | None], str]:
+    """The corpus files, the sha256 of each (read once, for the corpus hash and the batch keys)
+    and the corpus hash."""
     files = list_raw(Path(raw_dir))
-    return files, corpus_hash(Path(raw_dir), files)
+    digests = file_digests(Path(raw_dir), files)
+    return files, digests, corpus_hash(Path(raw_dir), files, digests)
 
 
 @task(name="extract-batch")
@@ -93,13 +96,15 @@ def extract_batch(raw_dir: str, files: list[str], index: int, workdir: str,
 
 
 def reuse_cached(raw_dir: str, files: list[str], index: int, workdir: str,
-                 cache_dir: str | None) -> BatchCounts | None:
+                 cache_dir: str | None,
+                 digests: dict[str, str | None] | None = None) -> BatchCounts | None:
     """The counts of a batch whose files are as in an earlier run, its parts linked in from the
-    cache; None when it must be extracted. Costs a hash of its files and no worker."""
+    cache; None when it must be extracted. Costs a hash of its files (none when ``digests``
+    has them) and no worker."""
     if not cache_dir:
         return None
     cache = ExtractionCache(Path(cache_dir))
-    key = cache.batch_key(Path(raw_dir), files, _metadata(raw_dir))
+    key = cache.batch_key(Path(raw_dir), files, _metadata(raw_dir), digests)
     return reuse_batch(files, index, Path(workdir), cache, key)
 
 
@@ -169,7 +174,7 @@ def release_flow(raw_dir: str = "raw", output_dir: str = "output",
     in that many local worker processes (with a thread task runner).
     """
     logger = get_run_logger()
-    files, digest = scan_corpus(raw_dir)
+    files, digests, digest = scan_corpus(raw_dir)
     chunks = batches(files, batch_size)
     logger.info("%d files in %d batches", len(files), len(chunks))
     workdir = new_workdir(Path(output_dir))
@@ -178,7 +183,7 @@ def release_flow(raw_dir: str = "raw", output_dir: str = "output",
         ExtractionCache(Path(cache_dir)).prune()
     try:
         with _worker_pool(processes):
-            counts = _run_batches(raw_dir, chunks, str(workdir), cache_dir)
+            counts = _run_batches(raw_dir, chunks, str(workdir), cache_dir, digests)
         quarantined = sum(c.quarantined for c in counts)
         if strict and quarantined:
             reasons = sorted({r for c in counts for r in c.quarantine_reasons})
@@ -198,8 +203,8 @@ def release_flow(raw_dir: str = "raw", output_dir: str = "output",
     return summary
 
 
-def _run_batches(raw_dir: str, chunks: list[list[str]], workdir: str,
-                 cache_dir: str | None) -> list[BatchCounts]:
+def _run_batches(raw_dir: str, chunks: list[list[str]], workdir: str, cache_dir: str | None,
+                 digests: dict[str, str | None]) -> list[BatchCounts]:
     total = sum(len(c) for c in chunks)
     done = 0
     counts: list[BatchCounts] = []
@@ -208,7 +213,7 @@ def _run_batches(raw_dir: str, chunks: list[list[str]], workdir: str,
     for i, chunk in enumerate(chunks):
         # An unchanged batch is linked in here: a task run costs more than the check, and a
         # nightly run finds most batches unchanged. The others start as soon as they are found.
-        reused = reuse_cached(raw_dir, chunk, i, workdir, cache_dir)
+        reused = reuse_cached(raw_dir, chunk, i, workdir, cache_dir, digests)
         if reused is None:
             futures.append(extract_batch.submit(raw_dir, chunk, i, workdir, cache_dir, False))
         else:

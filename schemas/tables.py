@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 
 import pandas as pd
 import pandera.pandas as pa
@@ -165,6 +166,16 @@ _ARROW_TYPES = {
 _ARROW_OVERRIDES = {("quarantine", "char_start"): pyarrow.int64(),
                     ("quarantine", "char_end"): pyarrow.int64(),
                     ("rejected", "bytes"): pyarrow.int64()}
+
+
+def skip_dask_dataframe() -> None:
+    """Let pandera build these models without importing ``dask.dataframe``.
+
+    pandera imports it (one to two seconds, ~100 MB) the first time it builds a schema, only to
+    recognise dask annotations, which these models do not use. For processes that use no dask
+    dataframes: batch workers, and the command line unless it runs on Dask.
+    """
+    sys.modules.setdefault("dask.dataframe", None)  # type: ignore[arg-type]
 
 
 def columns(table: str) -> list[str]:
