@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -51,22 +52,25 @@ class ExtractionCache:
         spec = json.dumps([doc_id, source_file, meta or {}], ensure_ascii=False, sort_keys=True)
         return hashlib.sha256(spec.encode()).hexdigest()
 
-    def _path(self, key: str) -> Path:
-        return self.folder / key[:2] / f"{key}.json"
+    def _path(self, key: str) -> str:
+        return os.path.join(self.folder, key[:2], f"{key}.json")
 
     def get(self, key: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
         try:
-            payload = json.loads(self._path(key).read_text(encoding="utf-8"))
+            with open(self._path(key), encoding="utf-8") as handle:
+                payload = json.load(handle)
         except (OSError, ValueError):
             return None
         return payload["document"], payload["metrics"]
 
     def put(self, key: str, document: dict[str, Any], metrics: list[dict[str, Any]]) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"document": document, "metrics": metrics}, ensure_ascii=False,
-                                  default=str), encoding="utf-8")
+        folder = os.path.dirname(path)
+        os.makedirs(folder, exist_ok=True)
+        tmp = f"{folder}/.{key}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps({"document": document, "metrics": metrics},
+                                    ensure_ascii=False, default=str))
         os.replace(tmp, path)
 
     # A batch's validated parts, for runs in which none of its files changed.
@@ -82,16 +86,18 @@ class ExtractionCache:
         for name in source_files:
             path = os.path.join(raw_dir, name)
             try:
-                if os.path.islink(path) or os.stat(path).st_size > (1 << 27):
+                info = os.lstat(path)
+                if stat.S_ISLNK(info.st_mode) or info.st_size > (1 << 27):
                     return None  # links and huge files: always through the full checks
                 content = digests.get(name) if digests is not None else _sha256_file(path)
             except OSError:
                 return None
             if content is None:
                 return None
-            meta = metadata.get(name) or metadata.get(Path(name).name) or {}
-            digest.update(json.dumps([name, content, meta], ensure_ascii=False,
-                                     sort_keys=True).encode() + b"\n")
+            meta = metadata.get(name) or metadata.get(name.rsplit("/", 1)[-1])
+            line = f"{name}\0{content}\0" + (json.dumps(meta, ensure_ascii=False, sort_keys=True)
+                                              if meta else "")
+            digest.update(line.encode() + b"\n")
         return digest.hexdigest()
 
     def _batch_folder(self, key: str) -> Path:

@@ -74,13 +74,17 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_document(raw_dir: Path, source_file: str, max_bytes: int = MAX_BYTES) -> RawDocument | Rejection:
-    """Read one corpus file; any failure is a Rejection with its reason, never an exception."""
+def read_document(raw_dir: Path, source_file: str, max_bytes: int = MAX_BYTES,
+                  root: Path | None = None) -> RawDocument | Rejection:
+    """Read one corpus file; any failure is a Rejection with its reason, never an exception.
+
+    ``root``: the real path of ``raw_dir``, when a caller reading many files has resolved it.
+    """
     raw_dir = Path(raw_dir)
     path = raw_dir / source_file
     try:
         resolved = path.resolve(strict=True)
-        if not resolved.is_relative_to(raw_dir.resolve()):
+        if not resolved.is_relative_to(root or raw_dir.resolve()):
             return Rejection(source_file, None, None, f"outside_raw: link to {resolved.name} outside raw/")
         if not resolved.is_file():
             return Rejection(source_file, None, None, "not_a_file: not a regular file")

@@ -100,8 +100,9 @@ def process_batch(raw_dir: Path, source_files: list[str], metadata: dict[str, di
     extracted again.
     """
     result = BatchResult()
+    root = Path(raw_dir).resolve()
     for source_file in source_files:
-        item = read_document(raw_dir, source_file)
+        item = read_document(raw_dir, source_file, root=root)
         if isinstance(item, Rejection):
             result.rejected.append(item.as_row())
             continue

@@ -34,7 +34,9 @@ def plan(kind: str = "auto", workers: int | None = None, dask_address: str | Non
     if kind == "thread":
         return RunPlan(ThreadPoolTaskRunner(max_workers=workers), 0)
     if kind == "process":
-        return RunPlan(ThreadPoolTaskRunner(max_workers=workers), workers)
+        # Twice as many task threads as processes: while a finished batch's task run reports
+        # back to Prefect, the next batch already waits in the pool's queue, so no process idles.
+        return RunPlan(ThreadPoolTaskRunner(max_workers=2 * workers), workers)
     if kind == "dask":
         from prefect_dask import DaskTaskRunner
 
