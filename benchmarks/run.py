@@ -1,12 +1,14 @@
 """Benchmark: throughput, peak memory and incremental re-runs on synthetic corpora.
 
 A corpus of N documents is made by recombining the sentences of ``raw/`` with their numbers
-varied (so every document is new text with the same kinds of metrics). For each N it measures:
+varied: every document is new text with the same kinds of metrics, in about the density of
+``raw/`` (all its sentences are drawn, with a number or without). For each N it measures:
 
 - extraction alone: characters per second of ``process_batch`` in one process, no cache;
 - end to end: ``dangjian release`` from an empty output folder, wall time and characters per
   second, and the peak resident memory of the whole process tree (sampled every 0.1 s);
-- re-run: ``dangjian release`` again after one document changed (cache warm, as a nightly run).
+- re-run: ``dangjian release`` again with nothing changed, then after one document changed
+  (cache warm, as a nightly run).
 
 Wall times depend on what else the machine runs: each result also gives the CPU seconds of the
 release's process tree and the load average before it started.
@@ -145,11 +147,17 @@ def bench(n: int, sentences_per_doc: int, workdir: Path, env: dict[str, str]) ->
     chars = make_corpus(raw, n, sentences_per_doc)
     load = os.getloadavg()[0]
     full, peak, full_cpu = release(raw, output, env)
+    latest = (output / "releases" / "LATEST").read_text(encoding="utf-8").strip()
+    manifest = json.loads((output / "releases" / latest / "manifest.json").read_text(encoding="utf-8"))
+    metrics = manifest["files"]["metrics.parquet"]["rows"]
+    unchanged, _, _ = release(raw, output, env)
     changed = next(raw.rglob("*.txt"))
     changed.write_text(changed.read_text(encoding="utf-8") + "\n全市新建党支部12个。\n", encoding="utf-8")
     rerun, rerun_peak, rerun_cpu = release(raw, output, env)
     result = {
-        "documents": n, "characters": chars,
+        "documents": n, "characters": chars, "metrics": metrics,
+        "metrics_per_1000_chars": round(metrics / chars * 1000, 2),
+        "rerun_nothing_changed_s": round(unchanged, 2),
         "extraction_chars_per_s": round(extraction_only(raw)),
         "end_to_end_s": round(full, 2), "end_to_end_chars_per_s": round(chars / full),
         "end_to_end_cpu_s": round(full_cpu, 1), "peak_rss_mb": round(peak / 2 ** 20, 1),
