@@ -80,3 +80,14 @@ def test_unchanged_batches_reuse_their_validated_parts(tmp_path):
     for table in ("documents", "metrics", "rejected", "quarantine"):
         assert (first / table / "00000000.parquet").read_bytes() == \
             (second / table / "00000000.parquet").read_bytes()
+
+
+def test_batch_key_from_known_digests_equals_the_key_that_reads_the_files(tmp_path):
+    from dangjian.corpus import file_digests
+
+    raw, files = _corpus(tmp_path, n=3)
+    cache = ExtractionCache(tmp_path / "cache")
+    key = cache.batch_key(raw, files, {})
+    assert key is not None and key == cache.batch_key(raw, files, {}, file_digests(raw, files))
+    assert cache.batch_key(raw, files, {files[0]: {"publisher": "某报"}}) != key
+    assert cache.batch_key(raw, [*files, "gone.txt"], {}) is None

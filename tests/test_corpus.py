@@ -48,3 +48,27 @@ def test_corpus_hash_changes_with_content_and_metadata(tmp_path):
     second = corpus_hash(tmp_path, ["a.txt"])
     (tmp_path / "a.txt").write_text("党员2名", encoding="utf-8")
     assert len({first, second, corpus_hash(tmp_path, ["a.txt"])}) == 3
+
+
+def test_file_digests_are_the_sha256_of_each_file_and_none_for_an_unreadable_one(tmp_path):
+    from dangjian.corpus import file_digests
+
+    (tmp_path / "a.txt").write_bytes("党员1名".encode("utf-8"))
+    (tmp_path / "folder.txt").mkdir()  # listed by mistake: cannot be read as a file
+    digests = file_digests(tmp_path, ["a.txt", "folder.txt", "gone.txt"])
+    assert digests == {"a.txt": sha256_bytes("党员1名".encode("utf-8")), "folder.txt": None,
+                       "gone.txt": None}
+
+
+def test_corpus_hash_from_digests_equals_the_hash_that_reads_the_files(tmp_path):
+    from dangjian.corpus import file_digests
+
+    for name, text in (("a.txt", "党员1名"), ("b.txt", "党员2名")):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    files = list_raw(tmp_path)
+    assert corpus_hash(tmp_path, files, file_digests(tmp_path, files)) == corpus_hash(tmp_path, files)
+
+
+def test_a_resolved_root_gives_the_same_document(tmp_path):
+    (tmp_path / "a.txt").write_text("全市共有党员1.2万名。", encoding="utf-8")
+    assert read_document(tmp_path, "a.txt", root=tmp_path.resolve()) == read_document(tmp_path, "a.txt")

@@ -96,3 +96,16 @@ def test_second_run_after_one_change_reads_the_rest_from_cache(prefect_harness, 
     assert second.created and second.version == "1.1.0"
     assert second.cached == first.documents - 1
     assert second.metrics == first.metrics + 1
+
+
+def test_run_plans_keep_a_batch_queued_for_each_worker_process():
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from flows.runners import PROCESS_THRESHOLD, plan
+
+    small, large = plan("auto", workers=2, n_files=10), plan("auto", workers=2, n_files=PROCESS_THRESHOLD)
+    assert small.processes == 0 and isinstance(small.task_runner, ThreadPoolTaskRunner)
+    assert large.processes == 2 and large.task_runner._max_workers == 4
+    assert plan("thread", workers=3).processes == 0
+    with pytest.raises(ValueError):
+        plan("fibers")

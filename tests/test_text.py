@@ -45,3 +45,12 @@ def test_sentences_split_after_full_stops_and_lines():
     view = "第一句。第二句！\n第三行"
     spans = [view[s.start:s.end] for s in sentences(view)]
     assert spans == ["第一句。", "第二句！", "第三行"]
+
+
+def test_positions_of_finds_every_mark_in_order():
+    from dangjian.text import CLAUSE_MARKS, positions_of
+
+    view = "全市党员1万名，其中女党员3000名；新建党组织12个、\n服务站5个。"
+    assert positions_of(view, CLAUSE_MARKS) == [i for i, c in enumerate(view) if c in CLAUSE_MARKS]
+    assert positions_of(view, "；") == [view.index("；")]
+    assert positions_of("", CLAUSE_MARKS) == []
