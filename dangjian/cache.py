@@ -2,8 +2,9 @@
 
 A result is keyed by the document's sha256, its file name and its metadata row, under a folder
 named for the rules' fingerprint: the extractor version together with a hash of the code and data
-that decide what rows come out (rules, gazetteer, catalog). Changing any of them starts a new,
-empty cache, so a stale row can never be served.
+that decide what rows come out (rules, gazetteer, lexicon, catalog, table models) and the
+versions of the libraries they lean on. Changing any of them starts a new, empty cache, so a
+stale row can never be served.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import os
 import shutil
 import stat
 from functools import lru_cache
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,12 @@ from dangjian import EXTRACTOR_VERSION
 TABLE_PARTS = ("documents", "metrics", "rejected", "quarantine")
 #: Modules and data whose content decides the rows of a document.
 RULE_SOURCES = ("decode.py", "text.py", "numerals.py", "extract.py", "meaning.py", "places.py",
-                "documents.py", "pipeline.py", "staging.py", "corpus.py", "data/adcodes.csv")
+                "documents.py", "pipeline.py", "staging.py", "corpus.py", "data/adcodes.csv",
+                "data/lexicon.txt")
+SCHEMA_SOURCES = ("catalog.toml", "catalog.py", "tables.py")
+#: Libraries whose version decides the rows too (segmentation, script conversion, numerals,
+#: decoding, place matching).
+RULE_LIBRARIES = ("jieba", "opencc", "cn2an", "charset-normalizer", "ahocorasick-rs")
 
 
 @lru_cache(maxsize=1)
@@ -31,8 +37,10 @@ def rules_fingerprint() -> str:
     package = resources.files("dangjian")
     for name in RULE_SOURCES:
         digest.update(name.encode() + b"\0" + (package / name).read_bytes())
-    digest.update((resources.files("schemas") / "catalog.toml").read_bytes())
-    digest.update((resources.files("schemas") / "tables.py").read_bytes())
+    for name in SCHEMA_SOURCES:
+        digest.update(name.encode() + b"\0" + (resources.files("schemas") / name).read_bytes())
+    for library in RULE_LIBRARIES:
+        digest.update(f"{library}=={metadata.version(library)}\0".encode())
     return digest.hexdigest()
 
 

@@ -36,6 +36,7 @@ import duckdb
 import pandas as pd
 
 from dangjian import EXTRACTOR_VERSION, __version__
+from dangjian.cache import rules_fingerprint
 from dangjian.datacard import write_datacard
 from dangjian.diff import write_changes
 from dangjian.lock import output_lock
@@ -145,6 +146,31 @@ def publish_parts(output: Path, workdir: Path, corpus_hash: str, run: dict[str, 
             shutil.rmtree(staging, ignore_errors=True)
 
 
+def unchanged_release(output: Path, corpus_hash: str, lock_timeout: float = 600.0,
+                      allow_quarantine: bool = True) -> PublishResult | None:
+    """The latest release when it was built from this very corpus (names, bytes and metadata)
+    by these very rules and table models: a run would give the same tables, so there is nothing
+    to extract or assemble. None otherwise, and when the release holds quarantined rows that
+    ``allow_quarantine`` (False in strict mode) does not accept."""
+    output = Path(output)
+    if latest_version(output) is None:
+        return None
+    with output_lock(output, timeout=lock_timeout):
+        version = latest_version(output)
+        if version is None:
+            return None
+        manifest = read_manifest(output, version)
+        rows = _rows(manifest.get("files", {}))
+        if (manifest.get("input_corpus_hash") != corpus_hash
+                or (manifest.get("code_version") or {}).get("rules") != rules_fingerprint()
+                or manifest.get("schema_fingerprint") != schema_fingerprint()
+                or (rows.get("quarantine") and not allow_quarantine)):
+            return None
+        _mend_pointers(output, version)
+        return PublishResult(version, releases_dir(output) / version, False, rows,
+                             manifest.get("parent"))
+
+
 def _remove_leftovers(root: Path) -> None:
     """Staging folders of runs that died: under the lock, nobody else is writing them."""
     for path in root.glob(".*"):
@@ -196,7 +222,7 @@ def _finish(output: Path, staging: Path, files: dict[str, dict[str, Any]], paren
         "parent": parent,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "code_version": {"package": __version__, "extractor": EXTRACTOR_VERSION,
-                         "git_commit": git_commit()},
+                         "rules": rules_fingerprint(), "git_commit": git_commit()},
         "input_corpus_hash": corpus_hash,
         "schema_fingerprint": fingerprint,
         "files": files,

@@ -27,7 +27,7 @@ from dangjian.corpus import corpus_hash, file_digests, list_raw
 from dangjian.cache import ExtractionCache
 from dangjian.pipeline import (BatchCounts, corpus_metadata, init_worker, reuse_batch,
                                stage_files)
-from dangjian.publish import DUCKDB_FILE, publish_parts
+from dangjian.publish import DUCKDB_FILE, PublishResult, publish_parts, unchanged_release
 from dangjian.report import report_decorator
 from dangjian.staging import new_workdir
 
@@ -175,6 +175,13 @@ def release_flow(raw_dir: str = "raw", output_dir: str = "output",
     """
     logger = get_run_logger()
     files, digests, digest = scan_corpus(raw_dir)
+    if cache and (same := unchanged_release(Path(output_dir), digest,
+                                            allow_quarantine=not strict)) is not None:
+        # The same corpus and rules as the latest release: a night with no new file costs a
+        # scan and no batch.
+        _report(len(files), len(files))
+        logger.info("nothing changed since release %s", same.version)
+        return _summary(same, output_dir, cached=len(files))
     chunks = batches(files, batch_size)
     logger.info("%d files in %d batches", len(files), len(chunks))
     workdir = new_workdir(Path(output_dir))
@@ -191,16 +198,19 @@ def release_flow(raw_dir: str = "raw", output_dir: str = "output",
         published = publish_release(output_dir, str(workdir), digest, raw_dir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    summary = ReleaseSummary(
-        documents=published.rows["documents"], rejected=published.rows["rejected"],
-        metrics=published.rows["metrics"], quarantined=published.rows["quarantine"],
-        version=published.version, created=published.created, parent=published.parent,
-        path=str(published.path), duckdb=str(Path(output_dir) / DUCKDB_FILE),
-        cached=sum(c.cached for c in counts),
-    )
+    summary = _summary(published, output_dir, cached=sum(c.cached for c in counts))
     logger.info("release %s: %d documents, %d metrics", summary.version, summary.documents,
                 summary.metrics)
     return summary
+
+
+def _summary(published: PublishResult, output_dir: str, cached: int) -> ReleaseSummary:
+    return ReleaseSummary(
+        documents=published.rows["documents"], rejected=published.rows["rejected"],
+        metrics=published.rows["metrics"], quarantined=published.rows["quarantine"],
+        version=published.version, created=published.created, parent=published.parent,
+        path=str(published.path), duckdb=str(Path(output_dir) / DUCKDB_FILE), cached=cached,
+    )
 
 
 def _run_batches(raw_dir: str, chunks: list[list[str]], workdir: str, cache_dir: str | None,

@@ -109,3 +109,22 @@ def test_run_plans_keep_a_batch_queued_for_each_worker_process():
     assert plan("thread", workers=3).processes == 0
     with pytest.raises(ValueError):
         plan("fibers")
+
+
+def test_a_run_with_nothing_changed_extracts_no_batch(prefect_harness, raw_copy, tmp_path,
+                                                      monkeypatch):
+    import flows.release as release_module
+
+    out = tmp_path / "out"
+    first = release_flow(raw_dir=str(raw_copy), output_dir=str(out))
+
+    def no_batches(*args, **kwargs):
+        raise AssertionError("batches ran although nothing changed")
+
+    monkeypatch.setattr(release_module, "_run_batches", no_batches)
+    again = release_flow(raw_dir=str(raw_copy), output_dir=str(out))
+    assert not again.created and again.version == first.version
+    assert (again.documents, again.metrics) == (first.documents, first.metrics)
+    assert again.cached == again.documents + again.rejected
+    with pytest.raises(AssertionError, match="nothing changed"):  # the cache off: a full run
+        release_flow(raw_dir=str(raw_copy), output_dir=str(out), cache=False)

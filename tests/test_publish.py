@@ -204,3 +204,32 @@ def test_a_failed_publish_leaves_the_duckdb_file_as_it_was(tmp_path, monkeypatch
     assert not list(tmp_path.glob(f".{DUCKDB_FILE}*"))
     assert publish(tmp_path, _tables(4), "e" * 64).version == "1.1.0"
     assert [r[0] for r in _duckdb_contents(tmp_path / DUCKDB_FILE)["releases"][1]] == ["1.0.0", "1.1.0"]
+
+
+def test_the_latest_release_stands_for_the_same_corpus_and_rules_only(tmp_path, monkeypatch):
+    import dangjian.publish as publish_module
+    from dangjian.corpus import corpus_hash, list_raw
+    from dangjian.publish import unchanged_release
+    from tests.conftest import build_release
+
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    assert unchanged_release(out, "0" * 64) is None  # no release yet
+    version = build_release(out, raw, n_files=2)
+    digest = corpus_hash(raw, list_raw(raw))
+    same = unchanged_release(out, digest)
+    assert same is not None and same.version == version and not same.created
+    assert same.rows["metrics"] == read_manifest(out, version)["files"]["metrics.parquet"]["rows"]
+    assert unchanged_release(out, "0" * 64) is None  # another corpus
+    monkeypatch.setattr(publish_module, "rules_fingerprint", lambda: "other rules")
+    assert unchanged_release(out, digest) is None
+
+
+def test_strict_runs_do_not_stand_on_a_release_with_quarantined_rows(tmp_path):
+    from dangjian.publish import unchanged_release
+
+    tables = _tables()
+    tables["quarantine"] = frame("quarantine", [{"table": "metrics", "check": "isin",
+                                                 "reason": "qualifier failed isin", "row": "{}"}])
+    publish(tmp_path, tables, "c" * 64)
+    assert unchanged_release(tmp_path, "c" * 64) is not None
+    assert unchanged_release(tmp_path, "c" * 64, allow_quarantine=False) is None
