@@ -155,6 +155,7 @@ def _whole_text(view: str) -> tuple[Place, ...]:
 
 
 def _scan(view: str, start: int, end: int, cities: frozenset[str]) -> list[Place]:
+    """Gazetteer places left to right, longest first, each extended by its lower units."""
     found: list[Place] = []
     names = gazetteer()
     at = _longest_at(view, start, end)
