@@ -5,7 +5,8 @@ varied: every document is new text with the same kinds of metrics, in about the 
 ``raw/`` (all its sentences are drawn, with a number or without). For each N it measures:
 
 - extraction alone: characters per second of ``process_batch`` over 1,000 documents in a fresh
-  process, no cache;
+  process, no cache, and of two such processes side by side over 500 documents each (how far a
+  second core helps on the machine);
 - end to end: ``dangjian release`` from an empty output folder, wall time and characters per
   second, and the peak resident memory of the whole process tree (sampled every 0.1 s);
 - re-run: ``dangjian release`` again with nothing changed, then after one document changed
@@ -135,23 +136,42 @@ import sys, time
 from pathlib import Path
 from dangjian.corpus import list_raw
 from dangjian.pipeline import process_batch
-raw, limit = Path(sys.argv[1]), int(sys.argv[2])
+raw, start, limit = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 files = list_raw(raw)
-measured, warm = files[:min(limit, len(files) - 20)], files[-20:]
+measured, warm = files[start:min(start + limit, len(files) - 20)], files[-20:]
 chars = sum(len((raw / f).read_text(encoding="utf-8")) for f in measured)
 process_batch(raw, warm, {})  # imports, gazetteer, dictionaries
-start = time.perf_counter()
+print("ready", flush=True)
+sys.stdin.readline()  # start together with the other processes
+begin = time.perf_counter()
 process_batch(raw, measured, {})
-print(chars / (time.perf_counter() - start))
+print(chars, time.perf_counter() - begin, flush=True)
 """
 
 
-def extraction_only(raw: Path, limit: int = 1000) -> float:
-    """Characters per second of ``process_batch`` over ``limit`` documents in a fresh process,
-    warmed up on other documents so that no cache of a text helps."""
-    out = subprocess.run([sys.executable, "-c", _EXTRACTION_ONLY, str(raw), str(limit)], cwd=ROOT,
-                         capture_output=True, text=True, check=True)
-    return float(out.stdout.strip())
+def extraction_only(raw: Path, processes: int = 1, per_process: int = 1000) -> float:
+    """Characters per second of ``process_batch`` in fresh processes side by side, each over its
+    own ``per_process`` documents, warmed up on other documents so that no cache of a text helps.
+    """
+    procs = [subprocess.Popen([sys.executable, "-c", _EXTRACTION_ONLY, str(raw),
+                               str(i * per_process), str(per_process)], cwd=ROOT, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+             for i in range(processes)]
+    for proc in procs:
+        if proc.stdout is None or proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("an extraction process did not start")
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    chars, seconds = 0, 0.0
+    for proc in procs:
+        out, _ = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError("an extraction process failed")
+        done, elapsed = out.split()
+        chars, seconds = chars + int(done), max(seconds, float(elapsed))
+    return chars / seconds
 
 
 def bench(n: int, sentences_per_doc: int, workdir: Path, env: dict[str, str]) -> dict:
@@ -171,6 +191,8 @@ def bench(n: int, sentences_per_doc: int, workdir: Path, env: dict[str, str]) ->
         "metrics_per_1000_chars": round(metrics / chars * 1000, 2),
         "rerun_nothing_changed_s": round(unchanged, 2),
         "extraction_chars_per_s": round(extraction_only(raw)),
+        "extraction_two_processes_chars_per_s": round(extraction_only(raw, processes=2,
+                                                                     per_process=500)),
         "end_to_end_s": round(full, 2), "end_to_end_chars_per_s": round(chars / full),
         "end_to_end_cpu_s": round(full_cpu, 1), "peak_rss_mb": round(peak / 2 ** 20, 1),
         "rerun_one_changed_s": round(rerun, 2), "rerun_cpu_s": round(rerun_cpu, 1),
