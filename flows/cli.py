@@ -252,6 +252,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_options(p: argparse.ArgumentParser) -> None:
+    """What a release run reads and writes: shared by ``release`` and ``serve``."""
+    p.add_argument("--raw", default="raw", help="folder of raw texts (default: raw)")
+    p.add_argument("--output", default="output", help="output folder (default: output)")
+    p.add_argument("--batch-size", type=int, default=200, help="documents per task (default: 200)")
+    p.add_argument("--strict", action="store_true", help="fail a run when any row is quarantined")
+
+
+def _release_options(p: argparse.ArgumentParser, raw_help: str) -> None:
+    """Which published release, and where its raw texts are: shared by ``verify`` and ``report``."""
+    p.add_argument("version", nargs="?", default=None, help="release version (default: latest)")
+    p.add_argument("--output", default="output", help="output folder (default: output)")
+    p.add_argument("--raw", default="raw", help=f"{raw_help} (default: raw)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dangjian", description="Build and inspect releases of Dangjian Metrics (党建指标).",
@@ -262,10 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run the release flow: read raw/, extract every metric, "
                                    "validate, publish Parquet and DuckDB.",
                        epilog="Example: dangjian release --raw raw --output output")
-    p.add_argument("--raw", default="raw", help="folder of raw texts (default: raw)")
-    p.add_argument("--output", default="output", help="output folder (default: output)")
-    p.add_argument("--batch-size", type=int, default=200, help="documents per task (default: 200)")
-    p.add_argument("--strict", action="store_true", help="fail when any row is quarantined")
+    _run_options(p)
     p.add_argument("--no-cache", action="store_true",
                    help="extract every document again instead of reusing output/cache")
     p.add_argument("--task-runner", choices=("auto", "process", "thread", "dask"), default="auto",
@@ -285,10 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cron", default=None, help='cron schedule, e.g. "0 2 * * *" (02:00 daily)')
     p.add_argument("--interval", type=float, default=None, help="or every N seconds")
     p.add_argument("--name", default="nightly-release", help="deployment name")
-    p.add_argument("--raw", default="raw", help="folder of raw texts (default: raw)")
-    p.add_argument("--output", default="output", help="output folder (default: output)")
-    p.add_argument("--batch-size", type=int, default=200, help="documents per task (default: 200)")
-    p.add_argument("--strict", action="store_true", help="fail a run when any row is quarantined")
+    _run_options(p)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("extract", help="print the metrics of one text as a table",
@@ -319,9 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Check every file against manifest.json and every metric row "
                                    "against the raw text it quotes; exit 1 on any mismatch.",
                        epilog="Example: dangjian verify 1.0.0 --raw raw")
-    p.add_argument("version", nargs="?", default=None, help="release version (default: latest)")
-    p.add_argument("--output", default="output", help="output folder (default: output)")
-    p.add_argument("--raw", default="raw", help="raw folder for provenance (default: raw)")
+    _release_options(p, raw_help="raw folder for provenance")
     p.add_argument("--no-raw", action="store_true", help="check the files only")
     p.set_defaults(func=cmd_verify)
 
@@ -331,9 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "changes against the parent); for a release published without "
                                    "one, write it to OUTPUT/reports/VERSION.html.",
                        epilog="Example: dangjian report --open")
-    p.add_argument("version", nargs="?", default=None, help="release version (default: latest)")
-    p.add_argument("--output", default="output", help="output folder (default: output)")
-    p.add_argument("--raw", default="raw", help="raw folder the texts are read from (default: raw)")
+    _release_options(p, raw_help="raw folder the texts are read from")
     p.add_argument("--open", action="store_true", help="open the report in a web browser")
     p.set_defaults(func=cmd_report)
 
