@@ -12,14 +12,20 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import stat
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib import metadata, resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from dangjian import EXTRACTOR_VERSION
 
+DOCUMENTS_DB = "documents.sqlite"
+SQLITE_TIMEOUT = 120.0
+#: Keys per SELECT, under SQLite's limit of bound variables.
+SQLITE_VARIABLES = 500
 TABLE_PARTS = ("documents", "metrics", "rejected", "quarantine")
 #: Modules and data whose content decides the rows of a document.
 RULE_SOURCES = ("decode.py", "text.py", "numerals.py", "extract.py", "meaning.py", "places.py",
@@ -50,7 +56,14 @@ def _sha256_file(path: str) -> str:
 
 
 class ExtractionCache:
-    """Documents rows and metric rows by document, as JSON files under ``root``."""
+    """Documents rows and metric rows by document, in one SQLite file under ``root``, and the
+    validated parts of whole batches.
+
+    SQLite rather than a file per document: a batch reads and writes its documents in one
+    statement each, where tens of thousands of small files cost more to create than to extract.
+    The cache is an optimisation: any error reading or writing it counts as a miss, never as a
+    failed run.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -60,26 +73,70 @@ class ExtractionCache:
         spec = json.dumps([doc_id, source_file, meta or {}], ensure_ascii=False, sort_keys=True)
         return hashlib.sha256(spec.encode()).hexdigest()
 
-    def _path(self, key: str) -> str:
-        return os.path.join(self.folder, key[:2], f"{key}.json")
+    @property
+    def database(self) -> Path:
+        return self.folder / DOCUMENTS_DB
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(self.database, timeout=SQLITE_TIMEOUT, isolation_level=None)
+        try:
+            # WAL: worker processes read while another writes its batch.
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")
+            con.execute("CREATE TABLE IF NOT EXISTS results "
+                        "(key TEXT PRIMARY KEY, payload TEXT NOT NULL) WITHOUT ROWID")
+            yield con
+        finally:
+            con.close()
+
+    def get_many(self, keys: list[str]) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """The cached rows of those keys that are in the cache."""
+        if not keys or not self.database.is_file():
+            return {}
+        found: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+        try:
+            with self._connect() as con:
+                for start in range(0, len(keys), SQLITE_VARIABLES):
+                    chunk = keys[start:start + SQLITE_VARIABLES]
+                    marks = ",".join("?" * len(chunk))
+                    for key, payload in con.execute(
+                            f"SELECT key, payload FROM results WHERE key IN ({marks})", chunk):
+                        entry = json.loads(payload)
+                        found[key] = entry["document"], entry["metrics"]
+        except (sqlite3.Error, OSError, ValueError, KeyError):
+            return {}
+        return found
+
+    def put_many(self, entries: list[tuple[str, dict[str, Any], list[dict[str, Any]]]]) -> None:
+        """Store (key, documents row, metric rows) entries in one transaction."""
+        if not entries:
+            return
+        rows = [(key, json.dumps({"document": document, "metrics": metrics},
+                                 ensure_ascii=False, default=str))
+                for key, document, metrics in entries]
+        try:
+            with self._connect() as con:
+                con.execute("BEGIN IMMEDIATE")
+                con.executemany("INSERT OR REPLACE INTO results VALUES (?, ?)", rows)
+                con.execute("COMMIT")
+        except sqlite3.OperationalError:
+            pass  # busy or read-only: not kept, the next run extracts these documents again
+        except sqlite3.DatabaseError:
+            self._discard()  # not a database (any more): the next run starts a new one
+        except OSError:
+            pass
+
+    def _discard(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.database}{suffix}").unlink(missing_ok=True)
 
     def get(self, key: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
-        try:
-            with open(self._path(key), encoding="utf-8") as handle:
-                payload = json.load(handle)
-        except (OSError, ValueError):
-            return None
-        return payload["document"], payload["metrics"]
+        return self.get_many([key]).get(key)
 
     def put(self, key: str, document: dict[str, Any], metrics: list[dict[str, Any]]) -> None:
-        path = self._path(key)
-        folder = os.path.dirname(path)
-        os.makedirs(folder, exist_ok=True)
-        tmp = f"{folder}/.{key}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps({"document": document, "metrics": metrics},
-                                    ensure_ascii=False, default=str))
-        os.replace(tmp, path)
+        self.put_many([(key, document, metrics)])
 
     # A batch's validated parts, for runs in which none of its files changed.
 

@@ -6,15 +6,20 @@ a rejection with its reason; nothing is skipped without a word.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dangjian.decode import DecodeError, decode
 from dangjian.documents import METADATA_FILE
 
 #: Files larger than this are rejected as too large rather than read whole.
 MAX_BYTES = 100 * 1024 * 1024
+#: How long after its last change a file's hash is trusted to its size, inode and times.
+RACY_SECONDS = 2
 
 
 @dataclass(frozen=True)
@@ -56,18 +61,59 @@ def list_raw(raw_dir: Path) -> list[str]:
     return sorted(found)
 
 
-def file_digests(raw_dir: Path, files: list[str]) -> dict[str, str | None]:
+def file_digests(raw_dir: Path, files: list[str],
+                 index: Path | None = None) -> dict[str, str | None]:
     """sha256 of each file's bytes, read once for the corpus hash and the batch keys; None for a
-    file that cannot be read (it is rejected, with its reason, when it is processed)."""
-    digests: dict[str, str | None] = {}
+    file that cannot be read (it is rejected, with its reason, when it is processed).
+
+    With ``index`` (a JSON file the function keeps), a file whose size, inode and change times
+    are those it had when it was last hashed is not read again, as git's index does: a nightly
+    run over a large archive then reads only the new and changed files. A file changed less than
+    :data:`RACY_SECONDS` before it was hashed is not remembered, since a second change within
+    the file system's clock tick could leave its times as they were.
+    """
     top = os.fspath(raw_dir)
+    known = _load_index(index) if index is not None else {}
+    remembered: dict[str, list[Any]] = {}
+    digests: dict[str, str | None] = {}
+    horizon = time.time_ns() - RACY_SECONDS * 1_000_000_000
     for name in files:
+        path = os.path.join(top, name)
         try:
-            with open(os.path.join(top, name), "rb") as handle:
-                digests[name] = hashlib.file_digest(handle, "sha256").hexdigest()
+            info = os.stat(path)
+            signature = [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
+            entry = known.get(name)
+            if isinstance(entry, list) and len(entry) == 5 and entry[:4] == signature:
+                digests[name] = entry[4]
+            else:
+                with open(path, "rb") as handle:
+                    digests[name] = hashlib.file_digest(handle, "sha256").hexdigest()
+            if max(info.st_mtime_ns, info.st_ctime_ns) < horizon:
+                remembered[name] = [*signature, digests[name]]
         except OSError:
             digests[name] = None
+    if index is not None and remembered != known:
+        _save_index(index, remembered)
     return digests
+
+
+def _load_index(index: Path) -> dict[str, list[Any]]:
+    try:
+        data = json.loads(Path(index).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _save_index(index: Path, entries: dict[str, list[Any]]) -> None:
+    index = Path(index)
+    try:
+        index.parent.mkdir(parents=True, exist_ok=True)
+        tmp = index.with_name(f".{index.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(entries, separators=(",", ":")), encoding="utf-8")
+        os.replace(tmp, index)
+    except OSError:
+        pass  # only an optimisation: the next run hashes every file again
 
 
 def sha256_bytes(data: bytes) -> str:

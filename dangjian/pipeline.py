@@ -101,16 +101,19 @@ def process_batch(raw_dir: Path, source_files: list[str], metadata: dict[str, di
     """
     result = BatchResult()
     root = Path(raw_dir).resolve()
+    read: list[tuple[RawDocument, dict[str, str] | None, str]] = []
     for source_file in source_files:
         item = read_document(raw_dir, source_file, root=root)
         if isinstance(item, Rejection):
             result.rejected.append(item.as_row())
             continue
         meta = metadata.get(source_file) or metadata.get(Path(source_file).name)
-        key = cache.key(item.doc_id, source_file, meta) if cache else ""
-        hit = cache.get(key) if cache else None
-        if hit is not None:
-            doc_row, rows = hit
+        read.append((item, meta, cache.key(item.doc_id, source_file, meta) if cache else ""))
+    hits = cache.get_many([key for _, _, key in read]) if cache else {}
+    kept: list[tuple[str, dict[str, Any], list[dict[str, Any]]]] = []
+    for item, meta, key in read:
+        if key in hits:
+            doc_row, rows = hits[key]
             doc_row["published"] = pd.Timestamp(doc_row["published"]) if doc_row["published"] else None
             result.cached += 1
         else:
@@ -118,15 +121,16 @@ def process_batch(raw_dir: Path, source_files: list[str], metadata: dict[str, di
                 doc_row, mentions = document_rows(item, meta)
             except Exception as exc:  # a rule bug must cost one file, not the run
                 result.rejected.append(Rejection(
-                    source_file, item.doc_id, len(item.text.encode("utf-8")),
+                    item.source_file, item.doc_id, len(item.text.encode("utf-8")),
                     f"extraction_failed: {type(exc).__name__}: {exc}").as_row())
                 continue
             rows = [metric_row(item, m) for m in mentions]
             if cache:
-                stored = {**doc_row, "published": _jsonable(doc_row["published"])}
-                cache.put(key, stored, rows)
+                kept.append((key, {**doc_row, "published": _jsonable(doc_row["published"])}, rows))
         result.documents.append(doc_row)
         result.metrics.extend(rows)
+    if cache:
+        cache.put_many(kept)
     return result
 
 

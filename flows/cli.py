@@ -38,12 +38,8 @@ def _console():
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    _prefect_env()
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from dangjian.lock import LockTimeout
-    from flows.release import QuarantineError, release_flow, reporting_progress
-    from flows.runners import plan
+    from dangjian.corpus import list_raw
+    from flows.runners import resolve
 
     console = _console()
     if not Path(args.raw).is_dir():
@@ -52,15 +48,24 @@ def cmd_release(args: argparse.Namespace) -> int:
     if args.dask_address and args.task_runner != "dask":
         console.print("[red]error:[/] --dask-address needs --task-runner dask")
         return 2
-    from dangjian.corpus import list_raw
+    n_files = len(list_raw(Path(args.raw)))
+    if resolve(args.task_runner, args.workers, n_files)[0] == "process":
+        from dangjian.workers import prestart
+
+        prestart()  # the workers' warm-up runs on another core while Prefect loads here
+    _prefect_env()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from dangjian.lock import LockTimeout
+    from flows.release import QuarantineError, release_flow, reporting_progress
+    from flows.runners import plan
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
     if args.task_runner != "dask":
         from schemas.tables import skip_dask_dataframe
 
         skip_dask_dataframe()
-    run_plan = plan(args.task_runner, args.workers, args.dask_address,
-                    n_files=len(list_raw(Path(args.raw))))
+    run_plan = plan(args.task_runner, args.workers, args.dask_address, n_files=n_files)
     flow = release_flow.with_options(task_runner=run_plan.task_runner)
     with Progress(TextColumn("extracting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:

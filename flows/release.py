@@ -13,7 +13,6 @@ import shutil
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,14 +24,16 @@ from prefect.logging import get_run_logger
 
 from dangjian.corpus import corpus_hash, file_digests, list_raw
 from dangjian.cache import ExtractionCache
-from dangjian.pipeline import (BatchCounts, corpus_metadata, init_worker, reuse_batch,
-                               stage_files)
+from dangjian.pipeline import BatchCounts, corpus_metadata, reuse_batch, stage_files
 from dangjian.publish import DUCKDB_FILE, PublishResult, publish_parts, unchanged_release
 from dangjian.report import report_decorator
 from dangjian.staging import new_workdir
+from dangjian.workers import pool as worker_pool
 
 DEFAULT_BATCH_SIZE = 200
 CACHE_DIR = "cache"
+#: File hashes by size, inode and times, in the cache folder (see dangjian.corpus.file_digests).
+DIGEST_INDEX = "digests.json"
 ProgressCallback = Callable[[int, int], None]
 # Not a flow parameter: parameters travel with the run context to worker processes and must
 # pickle, and a progress display cannot.
@@ -76,11 +77,13 @@ class QuarantineError(RuntimeError):
 
 
 @task(name="scan-corpus")
-def scan_corpus(raw_dir: str) -> tuple[list[str], dict[str, str | None], str]:
-    """The corpus files, the sha256 of each (read once, for the corpus hash and the batch keys)
-    and the corpus hash."""
+def scan_corpus(raw_dir: str, cache_dir: str | None = None
+                ) -> tuple[list[str], dict[str, str | None], str]:
+    """The corpus files, the sha256 of each (read once, for the corpus hash and the batch keys;
+    with a cache, only those new or changed since the last run) and the corpus hash."""
     files = list_raw(Path(raw_dir))
-    digests = file_digests(Path(raw_dir), files)
+    index = Path(cache_dir) / DIGEST_INDEX if cache_dir else None
+    digests = file_digests(Path(raw_dir), files, index)
     return files, digests, corpus_hash(Path(raw_dir), files, digests)
 
 
@@ -89,7 +92,7 @@ def extract_batch(raw_dir: str, files: list[str], index: int, workdir: str,
                   cache_dir: str | None, reuse: bool = True) -> BatchCounts:
     if reuse and (reused := reuse_cached(raw_dir, files, index, workdir, cache_dir)) is not None:
         return reused
-    if _pool_size and _claim_pool():
+    if _pool_size:
         # The workers run a function of the dangjian package: they never import Prefect.
         return _pool().submit(stage_files, raw_dir, files, index, workdir, cache_dir).result()
     return stage_files(raw_dir, files, index, workdir, cache_dir)
@@ -111,33 +114,22 @@ def reuse_cached(raw_dir: str, files: list[str], index: int, workdir: str,
 _workers: ProcessPoolExecutor | None = None
 _pool_size = 0
 _pool_lock = threading.Lock()
-_misses = 0
-
-
-def _claim_pool() -> bool:
-    """False for the run's first batch that needs extracting: it runs in this process, so a
-    nightly run with one changed batch starts no worker process at all."""
-    global _misses
-    with _pool_lock:
-        _misses += 1
-        return _misses > 1
 
 
 def _pool() -> ProcessPoolExecutor:
     """The run's worker processes, started on first need (a run with nothing to extract starts
-    none); spawned, so they inherit no Prefect state."""
+    none), forked from a warm server process (see :mod:`dangjian.workers`)."""
     global _workers
     with _pool_lock:
         if _workers is None:
-            _workers = ProcessPoolExecutor(max_workers=_pool_size, mp_context=get_context("spawn"),
-                                           initializer=init_worker)
+            _workers = worker_pool(_pool_size)
         return _workers
 
 
 @contextmanager
 def _worker_pool(processes: int) -> Iterator[None]:
-    global _workers, _pool_size, _misses
-    _pool_size, _misses = max(processes, 0), 0
+    global _workers, _pool_size
+    _pool_size = max(processes, 0)
     try:
         yield
     finally:
@@ -174,7 +166,8 @@ def release_flow(raw_dir: str = "raw", output_dir: str = "output",
     in that many local worker processes (with a thread task runner).
     """
     logger = get_run_logger()
-    files, digests, digest = scan_corpus(raw_dir)
+    cache_dir = str(Path(output_dir) / CACHE_DIR) if cache else None
+    files, digests, digest = scan_corpus(raw_dir, cache_dir)
     if cache and (same := unchanged_release(Path(output_dir), digest,
                                             allow_quarantine=not strict)) is not None:
         # The same corpus and rules as the latest release: a night with no new file costs a
@@ -185,7 +178,6 @@ def release_flow(raw_dir: str = "raw", output_dir: str = "output",
     chunks = batches(files, batch_size)
     logger.info("%d files in %d batches", len(files), len(chunks))
     workdir = new_workdir(Path(output_dir))
-    cache_dir = str(Path(output_dir) / CACHE_DIR) if cache else None
     if cache_dir:
         ExtractionCache(Path(cache_dir)).prune()
     try:

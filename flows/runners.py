@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+if TYPE_CHECKING:
+    from prefect.task_runners import TaskRunner
 
 RUNNERS = ("auto", "process", "thread", "dask")
 #: From this many files on, ``auto`` starts worker processes.
@@ -22,15 +24,26 @@ PROCESS_THRESHOLD = 400
 
 @dataclass
 class RunPlan:
-    task_runner: TaskRunner
+    task_runner: "TaskRunner"
     processes: int  # worker processes for the batches; 0 runs them in the task's own thread
+
+
+def resolve(kind: str = "auto", workers: int | None = None, n_files: int = 0) -> tuple[str, int]:
+    """The runner ``auto`` stands for, and the number of workers; imports no Prefect, so the
+    command line can start worker processes before it loads Prefect."""
+    if kind not in RUNNERS:
+        raise ValueError(f"unknown task runner {kind!r}: choose one of {', '.join(RUNNERS)}")
+    workers = workers or os.cpu_count() or 1
+    if kind == "auto":
+        kind = "process" if n_files >= PROCESS_THRESHOLD and workers > 1 else "thread"
+    return kind, workers
 
 
 def plan(kind: str = "auto", workers: int | None = None, dask_address: str | None = None,
          n_files: int = 0) -> RunPlan:
-    workers = workers or os.cpu_count() or 1
-    if kind == "auto":
-        kind = "process" if n_files >= PROCESS_THRESHOLD and workers > 1 else "thread"
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    kind, workers = resolve(kind, workers, n_files)
     if kind == "thread":
         return RunPlan(ThreadPoolTaskRunner(max_workers=workers), 0)
     if kind == "process":
@@ -45,4 +58,4 @@ def plan(kind: str = "auto", workers: int | None = None, dask_address: str | Non
         return RunPlan(DaskTaskRunner(cluster_kwargs={
             "n_workers": workers, "threads_per_worker": 1, "processes": True,
             "dashboard_address": None}), 0)
-    raise ValueError(f"unknown task runner {kind!r}: choose one of {', '.join(RUNNERS)}")
+    raise AssertionError(kind)

@@ -91,3 +91,24 @@ def test_batch_key_from_known_digests_equals_the_key_that_reads_the_files(tmp_pa
     assert key is not None and key == cache.batch_key(raw, files, {}, file_digests(raw, files))
     assert cache.batch_key(raw, files, {files[0]: {"publisher": "某报"}}) != key
     assert cache.batch_key(raw, [*files, "gone.txt"], {}) is None
+
+
+def test_many_documents_are_read_and_written_in_one_go(tmp_path):
+    cache = ExtractionCache(tmp_path / "cache")
+    entries = [(f"k{i}", {"doc_id": str(i)}, [{"value": float(i)}]) for i in range(1200)]
+    cache.put_many(entries)
+    found = cache.get_many([key for key, _, _ in entries] + ["missing"])
+    assert len(found) == 1200 and "missing" not in found
+    assert found["k1199"] == ({"doc_id": "1199"}, [{"value": 1199.0}])
+    assert ExtractionCache(tmp_path / "cache").get("k7") == ({"doc_id": "7"}, [{"value": 7.0}])
+
+
+def test_an_unreadable_cache_is_a_miss_not_a_failed_run(tmp_path):
+    raw, files = _corpus(tmp_path)
+    cache = ExtractionCache(tmp_path / "cache")
+    first = process_batch(raw, files, {}, cache)
+    cache.database.write_bytes(b"not a database" * 100)
+    again = process_batch(raw, files, {}, cache)
+    assert again.cached == 0 and again.metrics == first.metrics
+    assert process_batch(raw, files, {}, cache).cached == 0  # the broken file was dropped...
+    assert process_batch(raw, files, {}, cache).cached == len(files)  # ...and a new one kept

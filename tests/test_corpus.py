@@ -72,3 +72,52 @@ def test_corpus_hash_from_digests_equals_the_hash_that_reads_the_files(tmp_path)
 def test_a_resolved_root_gives_the_same_document(tmp_path):
     (tmp_path / "a.txt").write_text("全市共有党员1.2万名。", encoding="utf-8")
     assert read_document(tmp_path, "a.txt", root=tmp_path.resolve()) == read_document(tmp_path, "a.txt")
+
+
+def _aged(path, seconds=3600):
+    """Set a file's times back, as for a file written before the last run."""
+    past = path.stat().st_mtime - seconds
+    os.utime(path, (past, past))
+
+
+def test_digest_index_skips_unchanged_files_and_rehashes_changed_ones(tmp_path, monkeypatch):
+    import hashlib
+
+    import dangjian.corpus as corpus
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name in ("a.txt", "b.txt"):
+        (raw / name).write_text(f"{name} 党员100名", encoding="utf-8")
+    index = tmp_path / "cache" / "digests.json"
+    files = ["a.txt", "b.txt"]
+    first = corpus.file_digests(raw, files, index)
+    assert not index.exists()  # both files are too fresh to be remembered
+    later = corpus.time.time_ns() + 10 * 10 ** 9
+    monkeypatch.setattr(corpus.time, "time_ns", lambda: later)  # as in a run a while after
+    assert corpus.file_digests(raw, files, index) == first and index.is_file()
+
+    read = []
+    real = hashlib.file_digest
+    monkeypatch.setattr(corpus.hashlib, "file_digest",
+                        lambda handle, algo: read.append(handle.name) or real(handle, algo))
+    assert corpus.file_digests(raw, files, index) == first and read == []
+
+    (raw / "b.txt").write_text("b.txt 党员900名", encoding="utf-8")  # same size, new bytes
+    _aged(raw / "b.txt")  # even with its old modification time, its change time moved
+    again = corpus.file_digests(raw, files, index)
+    assert read == [os.path.join(raw, "b.txt")]
+    assert again["b.txt"] == sha256_bytes((raw / "b.txt").read_bytes()) != first["b.txt"]
+
+
+def test_a_broken_digest_index_only_costs_a_full_hash(tmp_path):
+    from dangjian.corpus import file_digests
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.txt").write_text("党员100名", encoding="utf-8")
+    index = tmp_path / "digests.json"
+    index.write_text('{"a.txt": "not a list"', encoding="utf-8")
+    assert file_digests(raw, ["a.txt"], index) == {"a.txt": sha256_bytes((raw / "a.txt").read_bytes())}
+    index.write_text('{"a.txt": [1, 2]}', encoding="utf-8")
+    assert file_digests(raw, ["a.txt"], index) == {"a.txt": sha256_bytes((raw / "a.txt").read_bytes())}
