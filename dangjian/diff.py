@@ -6,9 +6,16 @@ differs: a document added or removed, a document whose bytes changed (``source t
 the extractor version, or else the rules' output under the same version (``rules or catalog
 changed``). DuckDB joins the two Parquet files under a memory limit, spilling to disk beside the
 target, so releases of any size diff in bounded memory.
+
+When both releases were extracted by the same rules (the parent's manifest names the fingerprint
+the caller vouches for), a document's metrics are a function of its documents row (its bytes,
+name, place and date), so the documents whose row is the same in both releases have the same
+metrics and only the other documents' metrics are joined: a night that changed one document
+reads one document's rows instead of every row.
 """
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -21,27 +28,55 @@ from schemas.tables import arrow_schema
 
 COMPARED = ("value", "value_high", "unit", "qualifier", "quantity_kind", "statistic", "subject",
             "metric", "geography", "period", "extractor")
+#: What the join reads of a metric row: not the long context, so the join holds less.
+COLUMNS = ("metric_id", "source_file", "char_start", "quote", "extractor_version") + COMPARED
 MEMORY_LIMIT = "256MB"
+BATCH_ROWS = 65536
 
 
 def _sql(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def changes_query(old: Path, new: Path) -> str:
-    """SQL over two release folders that yields the changes table, in its column order."""
+def _touched_ctes(old: Path, new: Path) -> str:
+    """CTEs naming the files whose metrics may differ: those with metrics in either release whose
+    documents row (every column) is not the same in both. INTERSECT and EXCEPT compare NULLs as
+    equal, so a row with a NULL title is still the same row."""
+    return f"""
+         stable AS (SELECT source_file FROM (
+                      FROM read_parquet({_sql(old / 'documents.parquet')})
+                      INTERSECT FROM read_parquet({_sql(new / 'documents.parquet')}))),
+         touched AS ((SELECT source_file FROM read_parquet({_sql(old / 'metrics.parquet')})
+                      UNION SELECT source_file FROM read_parquet({_sql(new / 'metrics.parquet')}))
+                     EXCEPT SELECT source_file FROM stable),"""
+
+
+def changes_query(old: Path, new: Path, changed_documents_only: bool = False) -> str:
+    """SQL over two release folders that yields the changes table, in its column order.
+
+    ``changed_documents_only`` joins only the metrics of files whose documents row differs (see
+    :func:`write_changes` for when that gives the same table); the extractor versions behind
+    the cause are still taken over every row.
+    """
     differs = ", ".join(
         f"CASE WHEN o.{c} IS DISTINCT FROM n.{c} THEN '{c}' END" for c in COMPARED)
     fields_json = ", ".join(f"'{c}', {{side}}.{c}" for c in COMPARED)
-    columns = ", ".join(("metric_id", "source_file", "char_start", "quote", "extractor_version")
-                        + COMPARED)  # not the long context: the join holds less
+    columns = ", ".join(COLUMNS)
+    om, nm = _sql(old / "metrics.parquet"), _sql(new / "metrics.parquet")
+    touched, only = "", ""
+    if changed_documents_only:
+        touched = _touched_ctes(old, new)
+        only = "WHERE source_file IN (SELECT source_file FROM touched)"
+    # versions reads the files, not o and n: a CTE read twice is materialised, every column of
+    # every row, and under the fast path o and n hold only some rows.
     return f"""
-    WITH o AS (SELECT {columns} FROM read_parquet({_sql(old / 'metrics.parquet')})),
-         n AS (SELECT {columns} FROM read_parquet({_sql(new / 'metrics.parquet')})),
+    WITH {touched}
+         o AS (SELECT {columns} FROM read_parquet({om}) {only}),
+         n AS (SELECT {columns} FROM read_parquet({nm}) {only}),
          od AS (SELECT source_file, doc_id FROM read_parquet({_sql(old / 'documents.parquet')})),
          nd AS (SELECT source_file, doc_id FROM read_parquet({_sql(new / 'documents.parquet')})),
-         versions AS (SELECT (SELECT min(extractor_version) FROM o) AS ov,
-                             (SELECT min(extractor_version) FROM n) AS nv),
+         versions AS (SELECT (SELECT min(extractor_version) FROM read_parquet({om})) AS ov,
+                             (SELECT min(extractor_version) FROM read_parquet({nm})) AS nv),
          joined AS (
            SELECT CASE WHEN o.metric_id IS NULL THEN 'added'
                        WHEN n.metric_id IS NULL THEN 'removed' ELSE 'changed' END AS change,
@@ -70,27 +105,64 @@ def changes_query(old: Path, new: Path) -> str:
     """
 
 
-def write_changes(old: Path | None, new: Path, target: Path) -> int:
-    """Write the changes table of release folder ``new`` against ``old`` (None: no parent)."""
+def manifest_rules(folder: Path) -> str | None:
+    """The rules fingerprint a release's manifest records, or None when there is none to read."""
+    try:
+        manifest = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8"))
+        rules = (manifest.get("code_version") or {}).get("rules")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return rules if isinstance(rules, str) and rules else None
+
+
+def same_extraction(old: Path, new: Path, rules: str | None) -> bool:
+    """Whether only changed documents need joining: ``new`` was extracted by ``rules`` (the
+    caller vouches; a manifest only says what stamped it), the parent's manifest records the
+    same rules, and the documents tables have the same columns (INTERSECT compares by place)."""
+    if rules is None or manifest_rules(old) != rules:
+        return False
+    try:
+        return pq.read_schema(old / "documents.parquet").equals(
+            pq.read_schema(new / "documents.parquet"), check_metadata=False)
+    except OSError:
+        return False
+
+
+def write_changes(old: Path | None, new: Path, target: Path, rules: str | None = None) -> int:
+    """Write the changes table of release folder ``new`` against ``old`` (None: no parent).
+
+    ``rules``: the fingerprint of the rules that extracted ``new``'s tables from its documents
+    (:func:`dangjian.cache.rules_fingerprint` when publishing a run). When the parent was extracted
+    by the same rules, a document whose row is the same in both releases has the same metrics,
+    so only the other documents are joined: the same table, at the cost of what changed. Tables
+    put together by hand, whose metrics change under the same rules, must not pass it.
+    """
     schema = arrow_schema("changes").with_metadata({"dangjian.table": "changes"})
     rows = 0
     with pq.ParquetWriter(target, schema, compression="zstd", use_dictionary=True) as writer:
         if old is not None:
-            spill = Path(target).parent / ".changes-spill"
-            con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 2,
-                                         "temp_directory": str(spill),
-                                         "preserve_insertion_order": False})
-            try:
-                reader = con.sql(changes_query(Path(old), Path(new))).to_arrow_reader(65536)
-                for batch in reader:
-                    table = pyarrow.Table.from_batches([batch]).cast(schema)
-                    writer.write_table(table)
-                    rows += table.num_rows
-            finally:
-                con.close()
-                shutil.rmtree(spill, ignore_errors=True)
+            old, new = Path(old), Path(new)
+            query = changes_query(old, new, same_extraction(old, new, rules))
+            rows = _write_query(query, Path(target).parent / ".changes-spill", schema, writer)
         if rows == 0:
             writer.write_table(schema.empty_table())
+    return rows
+
+
+def _write_query(query: str, spill: Path, schema: pyarrow.Schema, writer: pq.ParquetWriter) -> int:
+    """Stream the query's rows into ``writer``, one row group per batch; the number of rows."""
+    rows = 0
+    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 2,
+                                 "temp_directory": str(spill),
+                                 "preserve_insertion_order": False})
+    try:
+        for batch in con.sql(query).to_arrow_reader(BATCH_ROWS):
+            table = pyarrow.Table.from_batches([batch]).cast(schema)
+            writer.write_table(table)
+            rows += table.num_rows
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
     return rows
 
 

@@ -6,7 +6,7 @@ Layout of an output folder::
     output/releases/<version>/{documents,metrics,quarantine,rejected}.parquet
     output/releases/<version>/manifest.json, datapackage.json, README.md
     output/releases/LATEST            the newest version, one line
-    output/dangjian.duckdb            every release's tables with a release column, *_latest views
+    output/dangjian.duckdb            every release's tables (each row stored once, see database.py)
 
 Versions are semantic: the first release is 1.0.0; a release whose table schemas differ from its
 parent's (a contract change) bumps the major number; any other change of content bumps the minor
@@ -26,27 +26,25 @@ import platform
 import shutil
 import subprocess
 import tempfile
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-import duckdb
 import pandas as pd
 
 from dangjian import EXTRACTOR_VERSION, __version__
+from dangjian import database
 from dangjian.cache import rules_fingerprint
 from dangjian.datacard import write_datacard
 from dangjian.diff import write_changes
 from dangjian.lock import output_lock
 from dangjian.staging import assemble, file_sha256, new_workdir, parts, remove_dead_workdirs, write_part
-from schemas.tables import TABLES, schema_fingerprint
+from schemas.tables import schema_fingerprint
 
 RELEASES = "releases"
 LATEST = "LATEST"
 DUCKDB_FILE = "dangjian.duckdb"
-TABLE_NAMES = tuple(TABLES)
 #: The tables built from raw/; ``changes`` is derived from them and the parent release.
 CONTENT_TABLES = ("documents", "metrics", "quarantine", "rejected")
 #: Called with the staged release folder and its manifest before it is renamed into place.
@@ -199,7 +197,7 @@ def _publish(output: Path, workdir: Path, staging: Path, corpus_hash: str,
     version = next_version(parent, parent_manifest and parent_manifest.get("schema_fingerprint"),
                            fingerprint)
     # The DuckDB file takes the new tables in a thread while the rest of the release is written.
-    extension = DuckDBExtension(output, parent, version, staging)
+    extension = duckdb_extension(output, parent, version, staging)
     try:
         return _finish(output, staging, files, parent, version, fingerprint, corpus_hash, run,
                        decorators, extension)
@@ -210,9 +208,10 @@ def _publish(output: Path, workdir: Path, staging: Path, corpus_hash: str,
 
 def _finish(output: Path, staging: Path, files: dict[str, dict[str, Any]], parent: str | None,
             version: str, fingerprint: str, corpus_hash: str, run: dict[str, Any] | None,
-            decorators: list[Decorator], extension: "DuckDBExtension | None") -> PublishResult:
+            decorators: list[Decorator], extension: "database.Extension | None") -> PublishResult:
     root = releases_dir(output)
-    rows = write_changes(root / parent if parent else None, staging, staging / "changes.parquet")
+    rows = write_changes(root / parent if parent else None, staging, staging / "changes.parquet",
+                         rules=rules_fingerprint())
     if extension is not None:  # after the changes query: one DuckDB instance at a time loads
         extension.start()
     path = staging / "changes.parquet"
@@ -265,18 +264,7 @@ def _mend_pointers(output: Path, version: str) -> None:
 
 def duckdb_latest(output: Path) -> str | None:
     """The latest release recorded in the DuckDB file, or None when it is missing or unreadable."""
-    path = Path(output) / DUCKDB_FILE
-    if not path.is_file():
-        return None
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-        try:
-            row = con.execute("SELECT version FROM releases WHERE is_latest").fetchone()
-        finally:
-            con.close()
-    except duckdb.Error:
-        return None
-    return row[0] if row else None
+    return database.latest(Path(output) / DUCKDB_FILE)
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -285,201 +273,28 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-SERIES_VIEW = """
-CREATE VIEW metric_series AS
-WITH latest AS (SELECT * FROM metrics_latest WHERE metric <> 'other')
-SELECT m.metric, m.geography,
-       coalesce(m.period, strftime(d.published, '%Y')) AS as_of,
-       m.period, m.unit, m.quantity_kind, m.statistic, m.value,
-       m.value_high, m.qualifier, m.subject, m.quote, d.title, d.publisher, d.published,
-       m.source_file, m.metric_id,
-       count(DISTINCT m.doc_id) OVER w AS n_documents,
-       count(DISTINCT m.doc_id) OVER w > 1 AND count(DISTINCT m.value) OVER w > 1 AS conflict
-FROM latest m LEFT JOIN documents_latest d USING (doc_id)
-WINDOW w AS (PARTITION BY m.metric, m.geography, as_of, m.unit, m.statistic)
-ORDER BY m.metric, m.geography, as_of NULLS FIRST, m.source_file, m.char_start
-"""
+def _release(output: Path, version: str) -> database.Release:
+    return database.Release(version, releases_dir(output) / version, read_manifest(output, version))
 
 
-RELEASES_TABLE = ("CREATE TABLE releases (version VARCHAR PRIMARY KEY, parent VARCHAR, "
-                  "created VARCHAR, code_version VARCHAR, extractor_version VARCHAR, "
-                  "input_corpus_hash VARCHAR, schema_fingerprint VARCHAR, documents BIGINT, "
-                  "metrics BIGINT, quarantine BIGINT, rejected BIGINT, changes BIGINT, "
-                  "is_latest BOOLEAN)")
-
-
-LATEST_VIEW = ("CREATE VIEW {table}_latest AS SELECT * EXCLUDE (release) FROM {table} "
-               "WHERE release = (SELECT version FROM releases WHERE is_latest)")
-
-
-def _release_row(manifest: dict[str, Any], is_latest: bool) -> list[Any]:
-    files = manifest["files"]
-    return [manifest["version"], manifest.get("parent"), manifest.get("created"),
-            manifest["code_version"].get("package"), manifest["code_version"].get("extractor"),
-            manifest.get("input_corpus_hash"), manifest.get("schema_fingerprint"),
-            *(files.get(f"{t}.parquet", {}).get("rows") for t in TABLE_NAMES), is_latest]
-
-
-def _select_release(path: Path, version: str) -> str:
-    return f"SELECT '{version}' AS release, * FROM read_parquet('{_sql_path(path)}')"
-
-
-def _connect_tmp(tmp: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(config={"memory_limit": "256MB", "threads": 2})
-    con.execute(f"ATTACH '{_sql_path(tmp)}' AS db (STORAGE_VERSION 'v1.0.0')")
-    con.execute("USE db")
-    return con
-
-
-def _close_tmp(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("USE memory")
-    con.execute("DETACH db")
-
-
-def _remove_tmp(tmp: Path) -> None:
-    for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-        leftover.unlink(missing_ok=True)
-
-
-class DuckDBExtension:
+def duckdb_extension(output: Path, parent: str | None, version: str,
+                     folder: Path) -> database.Extension:
     """Adds release ``version`` (its tables in ``folder``) to a copy of the DuckDB file that
-    holds every release up to ``parent`` (to a new file for the first release): the tables a
-    rebuild from every release gives, at the cost of one release instead of all of them.
-
-    :meth:`start` loads the content tables in a thread, :meth:`finish` adds the changes table
-    and the release's row and writes the copy, :meth:`swap` puts it in place. Where the file
-    cannot simply be extended (it is missing or does not end at ``parent``, releases are missing
-    from it, or a table's columns differ from the new release's: a contract change),
-    ``finish`` or ``swap`` says False, leaves nothing behind, and :func:`build_duckdb` rebuilds.
-    """
-
-    def __init__(self, output: Path, parent: str | None, version: str, folder: Path) -> None:
-        self.output, self.parent, self.version, self.folder = Path(output), parent, version, folder
-        self.target = self.output / DUCKDB_FILE
-        self.tmp = self.output / f".{DUCKDB_FILE}.tmp"
-        self._con: duckdb.DuckDBPyConnection | None = None
-        self._loaded = False
-        self._written = False
-        self._thread = threading.Thread(target=self._load, name="duckdb-extension", daemon=True)
-
-    def start(self) -> "DuckDBExtension":
-        self._thread.start()
-        return self
-
-    def _join(self) -> None:
-        if self._thread.ident is not None:  # started
-            self._thread.join()
-
-    def _load(self) -> None:
-        try:
-            self._loaded = self._load_content()
-        except Exception:  # noqa: BLE001 - whatever went wrong, a rebuild gives the same file
-            self._loaded = False
-
-    def _load_content(self) -> bool:
-        versions = [v for v in list_versions(self.output) if v != self.version]
-        if self.parent is None:  # the first release: a new file, as build_duckdb writes it
-            if versions:
-                return False
-            _remove_tmp(self.tmp)
-            self._con = _connect_tmp(self.tmp)
-            self._con.execute("BEGIN TRANSACTION")
-            self._con.execute(RELEASES_TABLE)
-        else:
-            if (not self.target.is_file() or not versions or versions[-1] != self.parent
-                    or duckdb_latest(self.output) != self.parent):
-                return False
-            _remove_tmp(self.tmp)
-            shutil.copyfile(self.target, self.tmp)
-            self._con = _connect_tmp(self.tmp)
-            known = [row[0] for row in self._con.execute("SELECT version FROM releases").fetchall()]
-            if sorted(known, key=version_key) != versions:
-                return False
-            self._con.execute("BEGIN TRANSACTION")
-        if not all(self._insert(table) for table in CONTENT_TABLES):
-            return False
-        # Compressing and writing the rows is most of the work: done here, in the thread. The
-        # file is private until swapped in, so a second transaction can finish it.
-        self._con.execute("COMMIT")
-        self._con.execute("CHECKPOINT")
-        self._con.execute("BEGIN TRANSACTION")
-        return True
-
-    def _insert(self, table: str) -> bool:
-        assert self._con is not None
-        path = self.folder / f"{table}.parquet"
-        select = _select_release(path, self.version)
-        if self.parent is None:
-            if path.is_file():
-                self._con.execute(f"CREATE TABLE {table} AS {select}")
-            else:
-                self._con.execute(f"CREATE TABLE {table} (release VARCHAR)")
-            self._con.execute(LATEST_VIEW.format(table=table))
-            return True
-        if not path.is_file():
-            return True  # a rebuild reads only the releases that have the file, too
-        have = self._con.execute(
-            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = 'db' "
-            f"AND table_name = '{table}' ORDER BY column_index").fetchall()
-        if have != self._con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {select})"
-                                     ).fetchall():
-            return False
-        self._con.execute(f"INSERT INTO {table} {select}")
-        return True
-
-    def finish(self, manifest: dict[str, Any]) -> bool:
-        """Add the changes table and the release's row of ``manifest``; write the copy."""
-        self._join()
-        try:
-            if not self._loaded or self._con is None or not self._insert("changes"):
-                return False
-            con = self._con
-            if self.parent is not None:
-                con.execute("UPDATE releases SET is_latest = false WHERE is_latest")
-            con.execute("INSERT INTO releases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        _release_row(manifest, True))
-            if not con.execute("SELECT count(*) FROM duckdb_views() WHERE database_name = 'db' "
-                               "AND view_name = 'metric_series'").fetchone()[0]:
-                con.execute(SERIES_VIEW)
-            con.execute("COMMIT")
-            _close_tmp(con)
-            self._written = True
-        except duckdb.Error:
-            return False
-        finally:
-            self._close()
-            if not self._written:
-                _remove_tmp(self.tmp)
-        return True
-
-    def swap(self) -> bool:
-        """Put the written copy in place of the DuckDB file, unless the file changed meanwhile."""
-        if not self._written or duckdb_latest(self.output) != self.parent:
-            _remove_tmp(self.tmp)
-            return False
-        os.replace(self.tmp, self.target)
-        self._written = False
-        return True
-
-    def abort(self) -> None:
-        """Stop and leave nothing behind (a no-op after :meth:`swap`)."""
-        self._join()
-        self._close()
-        if self._written or self.tmp.exists():
-            _remove_tmp(self.tmp)
-        self._written = False
-
-    def _close(self) -> None:
-        if self._con is not None:
-            self._con.close()
-            self._con = None
+    ends at ``parent``; see :class:`dangjian.database.Extension`."""
+    output = Path(output)
+    published = [v for v in list_versions(output) if v != version]
+    # What the fast path needs to know before the manifest is written: the rules and models.
+    known = {"code_version": {"rules": rules_fingerprint()},
+             "schema_fingerprint": schema_fingerprint()}
+    return database.Extension(output / DUCKDB_FILE, database.Release(version, folder, known),
+                              _release(output, parent) if parent else None, published)
 
 
 def add_to_duckdb(output: Path, parent: str, version: str) -> bool:
-    """Add the published release ``version`` to the DuckDB file ending at ``parent`` (see
-    :class:`DuckDBExtension`); False, with nothing written, when it must be rebuilt instead."""
+    """Add the published release ``version`` to the DuckDB file ending at ``parent``; False,
+    with nothing written, when it must be rebuilt instead."""
     output = Path(output)
-    extension = DuckDBExtension(output, parent, version, releases_dir(output) / version).start()
+    extension = duckdb_extension(output, parent, version, releases_dir(output) / version).start()
     try:
         return extension.finish(read_manifest(output, version)) and extension.swap()
     finally:
@@ -487,46 +302,7 @@ def add_to_duckdb(output: Path, parent: str, version: str) -> bool:
 
 
 def build_duckdb(output: Path) -> Path:
-    """Rebuild the DuckDB file from every release folder and swap it in atomically.
-
-    Tables hold all releases with a ``release`` column; ``*_latest`` views show the newest;
-    ``releases`` lists them; ``metric_series`` lines up the same metric, place and period across
-    documents and flags where sources disagree. The file is written in the 1.0 storage format
-    so DuckDB 1.x clients can open it.
-    """
+    """Rebuild the DuckDB file from every release folder and swap it in atomically."""
     output = Path(output)
-    target = output / DUCKDB_FILE
-    tmp = output / f".{DUCKDB_FILE}.tmp"
-    for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-        leftover.unlink(missing_ok=True)
-    versions = list_versions(output)
-    latest = latest_version(output)
-    con = _connect_tmp(tmp)
-    try:
-        con.execute("BEGIN TRANSACTION")
-        con.execute(RELEASES_TABLE)
-        for version in versions:
-            con.execute("INSERT INTO releases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        _release_row(read_manifest(output, version), version == latest))
-        for table in TABLE_NAMES:
-            parts = [releases_dir(output) / v / f"{table}.parquet" for v in versions]
-            parts = [p for p in parts if p.is_file()]
-            if parts:
-                selects = " UNION ALL BY NAME ".join(_select_release(p, p.parent.name)
-                                                     for p in parts)
-                con.execute(f"CREATE TABLE {table} AS {selects}")
-            else:
-                con.execute(f"CREATE TABLE {table} (release VARCHAR)")
-            con.execute(LATEST_VIEW.format(table=table))
-        if versions:
-            con.execute(SERIES_VIEW)
-        con.execute("COMMIT")
-        _close_tmp(con)
-    finally:
-        con.close()
-    os.replace(tmp, target)
-    return target
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
+    return database.build(output / DUCKDB_FILE,
+                          [_release(output, v) for v in list_versions(output)])

@@ -22,9 +22,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 import duckdb
+import pyarrow as pa
 
 from dangjian.corpus import Rejection, read_document
 from dangjian.publish import Decorator
@@ -42,6 +43,8 @@ MAX_DOCUMENTS = 200
 MAX_LISTED = 2000
 TABLE_FILES = ("documents", "metrics", "quarantine", "rejected", "changes")
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+#: The characters :func:`html.escape` replaces.
+_HTML_SPECIAL = re.compile("[&<>\"']")
 
 
 def esc(value: Any) -> str:
@@ -62,10 +65,9 @@ def script_json(data: Any) -> str:
 
 # --- highlights -------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Span:
+class Span(NamedTuple):
     """A stretch of a document's text to highlight: a metric row (``m``) or a quarantined one
-    (``q``), by its index in the page's data."""
+    (``q``), by its index in the page's data. A named tuple, as a page makes thousands."""
 
     start: int
     end: int
@@ -73,8 +75,7 @@ class Span:
     index: int
 
 
-@dataclass(frozen=True)
-class Fragment:
+class Fragment(NamedTuple):
     start: int
     end: int
     span: Span
@@ -125,6 +126,8 @@ def highlight(text: str, spans: Iterable[Span]) -> str:
     ``<mark class="hq">`` per quarantined one; the continuations of crossing spans are ``hlx`` and
     ``hqx``, so counting ``mark.hl`` counts metric rows. Spans outside the text are left out."""
     valid = [s for s in spans if 0 <= s.start < s.end <= len(text)]
+    # a text with nothing to escape (most of them) is cut into pieces that need none either
+    escape = html.escape if _HTML_SPECIAL.search(text) else str
     parts: list[str] = []
     pos = 0
     open_ends: list[int] = []
@@ -133,44 +136,156 @@ def highlight(text: str, spans: Iterable[Span]) -> str:
         nonlocal pos
         while open_ends and open_ends[-1] <= limit:
             end = open_ends.pop()
-            parts.append(esc(text[pos:end]))
+            parts.append(escape(text[pos:end]))
             parts.append("</mark>")
             pos = end
 
     for fragment in nest(valid):
         close_to(fragment.start)
-        parts.append(esc(text[pos:fragment.start]))
+        parts.append(escape(text[pos:fragment.start]))
         pos = fragment.start
         parts.append(_open_tag(fragment))
         open_ends.append(fragment.end)
     close_to(len(text))
-    parts.append(esc(text[pos:]))
+    parts.append(escape(text[pos:]))
     return "".join(parts)
 
 
 # --- reading a release ------------------------------------------------------------------------
 
-def _read(folder: Path, table: str, clause: str = "", limit: int | None = None) -> list[dict[str, Any]]:
-    """Rows of one table of a release, optionally filtered, ordered and limited by DuckDB."""
-    path = folder / f"{table}.parquet"
-    if not path.is_file():
-        return []
-    sql = f"SELECT * FROM read_parquet('{_sql_path(path)}') {clause}"
-    if limit is not None:
-        sql += f" LIMIT {int(limit)}"
-    con = duckdb.connect()
-    try:
-        rows = con.sql(sql).to_arrow_table().to_pylist()
-    finally:
-        con.close()
-    return [{k: _plain(v) for k, v in row.items()} for row in rows]
+#: Columns the page reads from each table. Long columns it never shows (``context``) are not read,
+#: and a column an older release lacks is simply left out of its rows.
+COLUMNS = {
+    "documents": ("doc_id", "source_file", "title", "publisher", "published", "place", "encoding",
+                  "n_chars"),
+    "metrics": ("metric_id", "source_file", "char_start", "char_end", "quote", "value",
+                "value_high", "unit", "qualifier", "quantity_kind", "statistic", "subject", "metric",
+                "geography", "period", "extractor"),
+    "quarantine": ("table", "source_file", "char_start", "char_end", "quote", "check", "reason",
+                   "row"),
+    "rejected": ("source_file", "reason"),
+    "changes": ("change", "source_file", "char_start", "quote", "fields", "old", "new", "cause"),
+}
 
 
-def _shown_files(documents: list[dict[str, Any]]) -> str:
+@dataclass(frozen=True)
+class Bars:
+    """What a bar chart needs of its counts: the largest ones in chart order (count down, then
+    label), how many labels there are in all and the sum of all counts. DuckDB gives these for a
+    whole release, so the labels of a large one (a bar per document) never reach Python."""
+
+    top: tuple[tuple[Any, int], ...]
+    labels: int
+    total: int
+
+    @classmethod
+    def of(cls, counts: Counter, limit: int) -> "Bars":
+        top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+        return cls(tuple(top), len(counts), sum(counts.values()))
+
+
+#: One ``(chart, label, n)`` select per chart, with the labels of :func:`_chart_counts`.
+_CHART_SQL = {
+    "kind": "SELECT 'kind' AS chart, quantity_kind AS label, count(*) AS n FROM {metrics} GROUP BY ALL",
+    "metric": "SELECT 'metric', metric, count(*) FROM {metrics} GROUP BY ALL",
+    # grouped before coalescing: the label is then made once per place, not once per row
+    "place": "SELECT 'place', coalesce(label, '(no place)'), sum(n) FROM (SELECT geography AS label, "
+             "count(*) AS n FROM {metrics} GROUP BY ALL) GROUP BY ALL",
+    "document": "SELECT 'document', source_file, count(*) FROM {metrics} GROUP BY ALL",
+    "check": "SELECT 'check', concat(\"table\", ': ', \"check\"), count(*) FROM {quarantine} GROUP BY ALL",
+}
+_CHART_TABLE = {name: "quarantine" if name == "check" else "metrics" for name in _CHART_SQL}
+#: The largest ``limit`` bars of each chart (ties by label, in code point order as in Python),
+#: with the chart's number of labels and sum of counts.
+_TOP_BARS = ("SELECT chart, label, n, labels, total FROM (SELECT *, "
+             "row_number() OVER (PARTITION BY chart ORDER BY n DESC, label) AS rank, "
+             "count(*) OVER (PARTITION BY chart) AS labels, "
+             "sum(n) OVER (PARTITION BY chart) AS total FROM ({counts})) "
+             "WHERE rank <= {limit} ORDER BY chart, rank")
+
+
+class _Tables:
+    """The Parquet tables of one release folder, queried over one DuckDB connection (opening a
+    connection costs more than most of the queries the page needs)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.sources = {name: f"read_parquet({_sql_text(str(folder / f'{name}.parquet'))})"
+                        for name in TABLE_FILES if (folder / f"{name}.parquet").is_file()}
+        self.con = duckdb.connect(config={"threads": 2})
+
+    def __enter__(self) -> "_Tables":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.con.close()
+
+    def rows(self, table: str, clause: str = "", limit: int | None = None) -> list[dict[str, Any]]:
+        """The page's columns (:data:`COLUMNS`) of one table, the ones it has, optionally filtered,
+        ordered and limited by DuckDB."""
+        if table not in self.sources:
+            return []
+        wanted = ", ".join(_sql_text(name) for name in COLUMNS[table])
+        sql = f"SELECT COLUMNS(lambda c: c IN ({wanted})) FROM {self.sources[table]} {clause}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return _dicts(self.con.sql(sql).to_arrow_table())
+
+    def totals(self) -> dict[str, int]:
+        """Row counts by table, which DuckDB takes from the Parquet footers."""
+        if not self.sources:
+            return {}
+        sql = " UNION ALL ".join(f"SELECT {_sql_text(name)}, count(*) FROM {source}"
+                                 for name, source in self.sources.items())
+        return dict(self.con.execute(sql).fetchall())
+
+    def charts(self, limit: int) -> dict[str, Bars]:
+        """Every chart's bars over the whole release, counted and cut to ``limit`` by DuckDB in
+        one query, so the cost in Python does not grow with the release."""
+        charts = {name: Bars((), 0, 0) for name in _CHART_SQL}
+        selects = [sql.format(**self.sources) for name, sql in _CHART_SQL.items()
+                   if _CHART_TABLE[name] in self.sources]
+        if not selects:
+            return charts
+        sql = _TOP_BARS.format(counts=" UNION ALL ".join(selects), limit=int(limit))
+        found: dict[str, list[tuple[Any, int]]] = defaultdict(list)
+        sizes: dict[str, tuple[int, int]] = {}
+        for chart, label, n, labels, total in self.con.execute(sql).fetchall():
+            found[chart].append((label, n))
+            sizes[chart] = (labels, total)
+        for chart, top in found.items():
+            charts[chart] = Bars(tuple(top), *sizes[chart])
+        return charts
+
+
+def _dicts(table: Any) -> list[dict[str, Any]]:
+    """Rows of an Arrow table as dicts with :func:`_plain` values, built column by column (much
+    faster than row by row)."""
+    columns = [_plain_column(field.type, column.to_pylist())
+               for field, column in zip(table.schema, table.columns)]
+    names = table.schema.names
+    return [dict(zip(names, row)) for row in zip(*columns)]
+
+
+def _plain_column(kind: Any, values: list[Any]) -> list[Any]:
+    """A column's values as :func:`_plain` gives them; only floats and dates can change."""
+    if pa.types.is_floating(kind):
+        return [v if v is None or math.isfinite(v) else None for v in values]
+    if pa.types.is_temporal(kind):
+        return [_plain(v) for v in values]
+    return values
+
+
+def _shown_range(documents: list[dict[str, Any]]) -> str:
+    """A filter that holds the rows of the shown documents (the first by file name): as the
+    tables are written sorted by file, DuckDB skips the row groups of the other files."""
     if not documents:
         return "WHERE false"
-    names = ", ".join("'" + d["source_file"].replace("'", "''") + "'" for d in documents)
-    return f"WHERE source_file IN ({names})"
+    names = [d["source_file"] for d in documents]
+    return f"WHERE source_file BETWEEN {_sql_text(min(names))} AND {_sql_text(max(names))}"
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _plain(value: Any) -> Any:
@@ -204,15 +319,15 @@ class ReleaseData:
     notes: dict[str, str]
     #: Row counts of the whole release by table, when only part of it is loaded.
     totals: dict[str, int] | None = None
-    #: Chart counts over the whole release, when only part of it is loaded.
-    counts: dict[str, Counter] | None = None
+    #: Chart bars over the whole release, when only part of it is loaded.
+    counts: dict[str, Counter | Bars] | None = None
 
     def total(self, table: str) -> int:
         if self.totals is not None and table in self.totals:
             return self.totals[table]
         return len(getattr(self, table))
 
-    def chart(self, name: str) -> Counter:
+    def chart(self, name: str) -> Counter | Bars:
         if self.counts is not None and name in self.counts:
             return self.counts[name]
         return _chart_counts(self.metrics, self.quarantine)[name]
@@ -228,71 +343,59 @@ def _chart_counts(metrics: list[dict[str, Any]], quarantine: list[dict[str, Any]
     }
 
 
-_CHART_SQL = {
-    "kind": "SELECT quantity_kind, count(*) FROM {metrics} GROUP BY ALL",
-    "metric": "SELECT metric, count(*) FROM {metrics} GROUP BY ALL",
-    "place": "SELECT coalesce(geography, '(no place)'), count(*) FROM {metrics} GROUP BY ALL",
-    "document": "SELECT source_file, count(*) FROM {metrics} GROUP BY ALL",
-    "check": "SELECT concat(\"table\", ': ', \"check\"), count(*) FROM {quarantine} GROUP BY ALL",
-}
-
-
-def _whole_release(folder: Path) -> tuple[dict[str, int], dict[str, Counter]]:
-    """Row counts and chart counts of a release, computed by DuckDB without loading its rows."""
-    con = duckdb.connect()
-    try:
-        con.execute("SET threads = 2")
-        sources = {name: f"read_parquet('{_sql_path(folder / f'{name}.parquet')}')"
-                   for name in TABLE_FILES if (folder / f"{name}.parquet").is_file()}
-        totals = {name: con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
-                  for name, source in sources.items()}
-        counts: dict[str, Counter] = {}
-        for name, sql in _CHART_SQL.items():
-            table = "quarantine" if name == "check" else "metrics"
-            counts[name] = Counter(dict(con.execute(sql.format(**{table: sources[table]})).fetchall())
-                                   if table in sources else {})
-        return totals, counts
-    finally:
-        con.close()
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
-
-
 def load_release(folder: Path, raw_dir: Path | None,
                  manifest: dict[str, Any] | None = None) -> ReleaseData:
     """The tables of a release folder, sorted, and each document's decoded text from raw/ when
-    the raw file is still the one the release was built from (same sha256)."""
+    the raw file is still the one the release was built from (same sha256).
+
+    Counts and charts are aggregated by DuckDB over the whole release; only the rows the page
+    lists (the first ``MAX_DOCUMENTS`` documents and their metrics, the first rows of the other
+    tables) are read into Python.
+    """
     folder = Path(folder)
     if manifest is None:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    totals, counts = _whole_release(folder)
-    documents = _read(folder, "documents", "ORDER BY source_file", MAX_DOCUMENTS)
-    shown = {d["source_file"] for d in documents}
-    metrics = sorted((m for m in _read(folder, "metrics", _shown_files(documents))
-                      if m["source_file"] in shown),
-                     key=lambda m: (m["source_file"], m["char_start"], m["char_end"], m["metric_id"]))
-    quarantine = sorted(_read(folder, "quarantine", "", None), key=lambda q: json.dumps(
-        [q.get("source_file") or "", _int(q.get("char_start")) or 0, q.get("table"),
-         q.get("check"), q.get("row")], ensure_ascii=False))[:MAX_LISTED]
-    rejected = _read(folder, "rejected", "ORDER BY source_file", MAX_LISTED)
-    changes = _read(folder, "changes", "", MAX_CHANGES)  # already in a stable order
-    texts: dict[str, str | None] = {}
-    notes: dict[str, str] = {}
-    for doc in documents:
-        texts[doc["source_file"]], note = _text(raw_dir, doc)
-        if note:
-            notes[doc["source_file"]] = note
+    with _Tables(folder) as tables:
+        totals, counts = tables.totals(), tables.charts(MAX_BARS)
+        documents = tables.rows("documents", "ORDER BY source_file", MAX_DOCUMENTS)
+        shown = {d["source_file"] for d in documents}
+        metrics = sorted((m for m in tables.rows("metrics", _shown_range(documents))
+                          if m["source_file"] in shown),
+                         key=lambda m: (m["source_file"], m["char_start"], m["char_end"],
+                                        m["metric_id"]))
+        quarantine = sorted(tables.rows("quarantine"), key=_quarantine_order)[:MAX_LISTED]
+        rejected = tables.rows("rejected", "ORDER BY source_file", MAX_LISTED)
+        changes = tables.rows("changes", "", MAX_CHANGES)  # already in a stable order
+    texts, notes = _texts(raw_dir, documents)
     return ReleaseData(manifest, documents, metrics, quarantine, rejected, changes, texts, notes,
                        totals, counts)
 
 
-def _text(raw_dir: Path | None, doc: dict[str, Any]) -> tuple[str | None, str | None]:
-    """The decoded text the release's offsets point into, as :mod:`dangjian.verify` reads it."""
+def _quarantine_order(q: dict[str, Any]) -> str:
+    return json.dumps([q.get("source_file") or "", _int(q.get("char_start")) or 0, q.get("table"),
+                       q.get("check"), q.get("row")], ensure_ascii=False)
+
+
+def _texts(raw_dir: Path | None, documents: list[dict[str, Any]]
+           ) -> tuple[dict[str, str | None], dict[str, str]]:
+    """Each shown document's text, or a note on why it is not shown."""
+    root = Path(raw_dir).resolve() if raw_dir is not None else None
+    texts: dict[str, str | None] = {}
+    notes: dict[str, str] = {}
+    for doc in documents:
+        texts[doc["source_file"]], note = _text(raw_dir, doc, root)
+        if note:
+            notes[doc["source_file"]] = note
+    return texts, notes
+
+
+def _text(raw_dir: Path | None, doc: dict[str, Any],
+          root: Path | None = None) -> tuple[str | None, str | None]:
+    """The decoded text the release's offsets point into, as :mod:`dangjian.verify` reads it;
+    ``root`` is the real path of ``raw_dir``, resolved once for all documents."""
     if raw_dir is None:
         return None, "the raw folder is not available, so the text is not shown"
-    read = read_document(Path(raw_dir), doc["source_file"])
+    read = read_document(Path(raw_dir), doc["source_file"], root=root)
     if isinstance(read, Rejection):
         return None, f"the raw file cannot be read ({read.reason}), so the text is not shown"
     if read.doc_id != doc["doc_id"]:
@@ -380,12 +483,16 @@ def _header(manifest: dict[str, Any]) -> str:
             f'<th>sha256</th></tr></thead><tbody>{lines}</tbody></table>')
 
 
-def bar_chart(title: str, counts: Counter, limit: int = MAX_BARS) -> str:
-    """A horizontal bar chart as inline SVG, largest first (ties by label)."""
-    items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    if len(items) > limit:
-        rest = sum(c for _, c in items[limit - 1:])
-        items = items[:limit - 1] + [(f"({len(counts) - limit + 1} more)", rest)]
+def bar_chart(title: str, counts: Counter | Bars, limit: int | None = None) -> str:
+    """A horizontal bar chart as inline SVG, largest first (ties by label); past ``limit`` bars
+    (``MAX_BARS`` by default) the rest are summed into one."""
+    limit = MAX_BARS if limit is None else limit
+    bars = counts if isinstance(counts, Bars) else Bars.of(counts, limit)
+    items = list(bars.top[:limit])
+    if bars.labels > limit:
+        items = items[:limit - 1]
+        rest = bars.total - sum(c for _, c in items)
+        items.append((f"({bars.labels - limit + 1} more)", rest))
     if not items:
         return (f'<figure class="chart"><figcaption>{esc(title)}</figcaption>'
                 f'<p class="empty">none</p></figure>')

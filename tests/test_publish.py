@@ -94,13 +94,17 @@ def test_duckdb_file_is_readable_by_duckdb_1x(tmp_path):
     assert 64 <= int.from_bytes(header[12:20], "little") <= 68
 
 
-def test_changes_table_against_parent(tmp_path):
+def test_changes_table_against_parent(tmp_path, monkeypatch):
+    import dangjian.publish as publish_module
+
     import pyarrow.parquet as pq
 
     first = publish(tmp_path, _tables(2), "c" * 64)
     assert pq.read_table(first.path / "changes.parquet").num_rows == 0
     tables = _tables(3)
     tables["metrics"].loc[0, "value"] = 11.0
+    # A value changed in an unchanged document: only other rules can do that.
+    monkeypatch.setattr(publish_module, "rules_fingerprint", lambda: "other rules")
     second = publish(tmp_path, tables, "d" * 64)
     changes = pq.read_table(second.path / "changes.parquet").to_pylist()
     kinds = sorted((c["change"], c["metric_id"]) for c in changes)
@@ -123,7 +127,7 @@ def _duckdb_contents(path):
             columns = con.execute(f"DESCRIBE {name}").fetchall()
             rows = con.execute(f"SELECT * EXCLUDE (created) FROM {name}" if name == "releases"
                                else f"SELECT * FROM {name}").fetchall()
-            contents[name] = (columns, rows)
+            contents[name] = (columns, sorted(rows, key=repr))  # views over joins: any order
         return contents
     finally:
         con.close()
@@ -146,10 +150,58 @@ def test_a_new_release_extends_the_duckdb_file_as_a_rebuild_would(tmp_path, monk
     real(tmp_path)
     rebuilt = _duckdb_contents(tmp_path / DUCKDB_FILE)
     assert extended == rebuilt
-    assert [r[0] for r in extended["releases"][1] if r[-1]] == ["1.2.0"]
+    assert [r[0] for r in extended["releases"][1] if r[11]] == ["1.2.0"]
     assert len(extended["metrics"][1]) == 2 + 3 + 5
     assert len(extended["metrics_latest"][1]) == 5
+    assert len(extended["metrics_rows"][1]) == 5  # rows 0-1 are in all three releases, stored once
     assert not list(tmp_path.glob(f".{DUCKDB_FILE}*"))
+    _views_match_release_folders(tmp_path)
+
+
+def _views_match_release_folders(output):
+    """Each release's rows in the DuckDB views are exactly the rows of its Parquet files."""
+    import pyarrow.parquet as pq
+
+    con = duckdb.connect(str(output / DUCKDB_FILE), read_only=True)
+    try:
+        for version in list_versions(output):
+            for table in ("documents", "metrics", "quarantine", "rejected", "changes"):
+                path = output / "releases" / version / f"{table}.parquet"
+                expected = pq.read_table(path).to_pylist() if path.is_file() else []
+                query = f"SELECT * EXCLUDE (release) FROM {table} WHERE release = '{version}'"
+                got = con.sql(query).to_arrow_table().to_pylist() if expected else \
+                    con.sql(f"SELECT * FROM {table} WHERE release = '{version}'").fetchall()
+                assert sorted(map(repr, got)) == sorted(map(repr, expected)), (version, table)
+    finally:
+        con.close()
+
+
+def test_rows_are_compared_in_full_when_the_rules_changed(tmp_path, monkeypatch):
+    import dangjian.publish as module
+
+    publish(tmp_path, _tables(3), "c" * 64)
+    changed = _tables(3)
+    changed["metrics"].loc[1, "subject"] = "党组织"  # what new rules might do to an unchanged text
+    monkeypatch.setattr(module, "rules_fingerprint", lambda: "other rules")
+    publish(tmp_path, changed, "c" * 64)
+    monkeypatch.setattr(module, "rules_fingerprint", lambda: "third rules")
+    publish(tmp_path, _tables(4), "c" * 64)
+    _views_match_release_folders(tmp_path)
+    extended = _duckdb_contents(tmp_path / DUCKDB_FILE)
+    module.build_duckdb(tmp_path)
+    assert _duckdb_contents(tmp_path / DUCKDB_FILE) == extended
+
+
+def test_an_old_duckdb_file_with_a_table_per_release_is_rebuilt(tmp_path):
+    publish(tmp_path, _tables(2), "c" * 64)
+    (tmp_path / DUCKDB_FILE).unlink()
+    con = duckdb.connect(str(tmp_path / DUCKDB_FILE))
+    con.execute("CREATE TABLE releases (version VARCHAR, is_latest BOOLEAN)")
+    con.execute("INSERT INTO releases VALUES ('1.0.0', true)")
+    con.execute("CREATE TABLE metrics (release VARCHAR)")
+    con.close()
+    publish(tmp_path, _tables(3), "d" * 64)
+    _views_match_release_folders(tmp_path)
 
 
 def test_the_duckdb_file_is_rebuilt_when_it_does_not_end_at_the_parent(tmp_path):
@@ -181,7 +233,7 @@ def test_a_contract_change_rebuilds_the_duckdb_file(tmp_path, monkeypatch):
     assert "extra" in columns and rows == [("1.1.0", 7)]
 
 
-def _changes_with_extra_column(old, new, target):
+def _changes_with_extra_column(old, new, target, rules=None):
     import pyarrow
     import pyarrow.parquet as pq
 

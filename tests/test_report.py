@@ -197,6 +197,50 @@ def test_a_large_release_shows_the_first_documents_and_counts_them_all(seed, mon
     assert f"first 2 of {len(documents)} documents" in page
 
 
+def test_counts_and_charts_equal_counting_every_row_in_python(seed, tmp_path, monkeypatch):
+    """DuckDB's totals and chart bars (top bars, ties by label, the summed rest) are those of a
+    plain count of every row, and draw the same charts."""
+    import pyarrow as pa
+
+    import dangjian.report as report
+
+    output, raw, folder = seed
+    copy = tmp_path / "release"
+    shutil.copytree(folder, copy)
+    checks = [("metrics", "b"), ("metrics", "a"), ("documents", "a"), ("metrics", "a"),
+              ("documents", "c"), ("metrics", "c")]
+    rows = [{"table": table, "doc_id": None, "source_file": None, "char_start": None,
+             "char_end": None, "quote": None, "check": check, "reason": "r", "row": "{}"}
+            for table, check in checks]
+    schema = pq.read_schema(folder / "quarantine.parquet")
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), copy / "quarantine.parquet")
+    monkeypatch.setattr(report, "MAX_BARS", 3)
+    data = report.load_release(copy, raw)
+    assert data.totals == {name: len(_rows(copy, name)) for name in report.TABLE_FILES}
+    counts = report._chart_counts(_rows(copy, "metrics"), _rows(copy, "quarantine"))
+    assert all(len(c) > 3 for c in counts.values())  # every chart has a summed "more" bar
+    for name, plain in counts.items():
+        assert data.chart(name) == report.Bars.of(plain, 3), name
+        assert report.bar_chart(name, data.chart(name)) == report.bar_chart(name, plain)
+
+
+def test_the_shown_rows_are_those_of_a_plain_read(seed, monkeypatch):
+    """Only the page's columns of the first documents' rows are read, sorted as before."""
+    import dangjian.report as report
+
+    output, raw, folder = seed
+    monkeypatch.setattr(report, "MAX_DOCUMENTS", 2)
+    data = report.load_release(folder, raw)
+    documents = sorted(_rows(folder, "documents"), key=lambda d: d["source_file"])[:2]
+    assert data.documents == [{k: report._plain(d[k]) for k in report.COLUMNS["documents"]}
+                              for d in documents]
+    shown = {d["source_file"] for d in documents}
+    metrics = sorted((m for m in _rows(folder, "metrics") if m["source_file"] in shown),
+                     key=lambda m: (m["source_file"], m["char_start"], m["char_end"], m["metric_id"]))
+    assert data.metrics == [{k: m[k] for k in report.COLUMNS["metrics"]} for m in metrics]
+    assert "context" not in data.metrics[0]
+
+
 def test_report_is_in_the_manifest_and_deterministic(seed):
     output, raw, folder = seed
     manifest = read_manifest(output, folder.name)

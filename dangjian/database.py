@@ -1,0 +1,398 @@
+"""The DuckDB file: every release's tables in one file, each distinct row stored once.
+
+A nightly release differs from its parent in a few documents, so storing every release's rows
+in full would make the file, and the work of adding a release, grow with the number of releases
+times the corpus. Instead ``<table>_rows`` holds each row once, with the first and the last
+release it belongs to (``since_seq`` and ``until_seq``, positions in the ``releases`` table;
+``until_seq`` is NULL while the row is in the latest release). What users query are views:
+
+- ``<table>``: the rows of every release, with a ``release`` column (as if each release's table
+  had been stored in full);
+- ``<table>_latest``: the rows of the newest release;
+- ``releases``: one row per release, ``metric_series``: the same metric, place and period across
+  documents.
+
+Adding a release compares its rows with the rows of its parent: rows that are no longer there
+get their ``until_seq``, new ones are inserted. Under the same rules and table models, a
+document's rows depend only on the document (the extraction cache relies on the same fact), so
+the metric rows of documents whose ``documents`` row is unchanged are not compared at all.
+The file is written in the 1.0 storage format, so DuckDB 1.x clients can open it.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+#: Tables of a release folder that go into the file, in the order they are added.
+TABLES = ("documents", "metrics", "quarantine", "rejected", "changes")
+ROWS = "{table}_rows"
+OPEN_END = 2 ** 31 - 1
+ROW_HASH = "row_hash"
+#: Columns of ``<table>_rows`` that are not the table's own.
+BOOKKEEPING = (ROW_HASH, "since_seq", "until_seq")
+
+RELEASES_TABLE = ("CREATE TABLE releases (version VARCHAR PRIMARY KEY, parent VARCHAR, "
+                  "created VARCHAR, code_version VARCHAR, extractor_version VARCHAR, "
+                  "input_corpus_hash VARCHAR, schema_fingerprint VARCHAR, documents BIGINT, "
+                  "metrics BIGINT, quarantine BIGINT, rejected BIGINT, changes BIGINT, "
+                  "is_latest BOOLEAN, seq INTEGER, rules VARCHAR)")
+
+ALL_VIEW = ("CREATE OR REPLACE VIEW {table} AS SELECT r.version AS release, "
+            "t.* EXCLUDE (row_hash, since_seq, until_seq) FROM {table}_rows t JOIN releases r "
+            f"ON r.seq BETWEEN t.since_seq AND coalesce(t.until_seq, {OPEN_END})")
+LATEST_VIEW = ("CREATE OR REPLACE VIEW {table}_latest AS "
+               "SELECT * EXCLUDE (row_hash, since_seq, until_seq) "
+               "FROM {table}_rows WHERE until_seq IS NULL")
+
+SERIES_VIEW = """
+CREATE OR REPLACE VIEW metric_series AS
+WITH latest AS (SELECT * FROM metrics_latest WHERE metric <> 'other')
+SELECT m.metric, m.geography,
+       coalesce(m.period, strftime(d.published, '%Y')) AS as_of,
+       m.period, m.unit, m.quantity_kind, m.statistic, m.value,
+       m.value_high, m.qualifier, m.subject, m.quote, d.title, d.publisher, d.published,
+       m.source_file, m.metric_id,
+       count(DISTINCT m.doc_id) OVER w AS n_documents,
+       count(DISTINCT m.doc_id) OVER w > 1 AND count(DISTINCT m.value) OVER w > 1 AS conflict
+FROM latest m LEFT JOIN documents_latest d USING (doc_id)
+WINDOW w AS (PARTITION BY m.metric, m.geography, as_of, m.unit, m.statistic)
+ORDER BY m.metric, m.geography, as_of NULLS FIRST, m.source_file, m.char_start
+"""
+
+
+@dataclass(frozen=True)
+class Release:
+    """A published (or staged) release: its version, folder and manifest."""
+
+    version: str
+    folder: Path
+    manifest: dict[str, Any]
+
+    @property
+    def rules(self) -> str | None:
+        return (self.manifest.get("code_version") or {}).get("rules")
+
+    def same_rules_as(self, other: dict[str, Any] | None) -> bool:
+        """Whether rows of unchanged documents are the same in both: same rules, same models."""
+        if other is None or self.rules is None:
+            return False
+        return (self.rules == (other.get("code_version") or {}).get("rules")
+                and self.manifest.get("schema_fingerprint") == other.get("schema_fingerprint"))
+
+
+def _sql(value: Path | str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def connect(path: Path) -> duckdb.DuckDBPyConnection:
+    """A connection whose default database is the file at ``path`` (1.0 storage format)."""
+    con = duckdb.connect(config={"memory_limit": "512MB", "threads": 2})
+    con.execute(f"ATTACH {_sql(path)} AS db (STORAGE_VERSION 'v1.0.0')")
+    con.execute("USE db")
+    return con
+
+
+def close(con: duckdb.DuckDBPyConnection) -> None:
+    """Detach and close, so the file is complete on disk."""
+    try:
+        con.execute("USE memory")
+        con.execute("DETACH db")
+    finally:
+        con.close()
+
+
+def remove(path: Path) -> None:
+    for leftover in (path, path.with_name(path.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+
+
+def latest(path: Path) -> str | None:
+    """The latest release recorded in the file, or None when it is missing, unreadable or in
+    another layout (then it is rebuilt)."""
+    if not Path(path).is_file():
+        return None
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            if not _has_layout(con, "main"):
+                return None
+            row = con.execute("SELECT version FROM releases WHERE is_latest").fetchone()
+        finally:
+            con.close()
+    except duckdb.Error:
+        return None
+    return row[0] if row else None
+
+
+def _has_layout(con: duckdb.DuckDBPyConnection, schema: str) -> bool:
+    """Whether the file stores rows once (this layout) rather than a table per release."""
+    found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND "
+                        "table_name IN ('releases', 'metrics_rows') AND database_name = "
+                        "current_database()", [schema]).fetchone()
+    return bool(found and found[0] == 2)
+
+
+def known_versions(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [row[0] for row in con.execute("SELECT version FROM releases ORDER BY seq").fetchall()]
+
+
+def create(con: duckdb.DuckDBPyConnection) -> None:
+    """An empty file of this layout: the releases table and no rows."""
+    con.execute(RELEASES_TABLE)
+
+
+def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
+    return [(row[0], row[1]) for row in con.execute(f"DESCRIBE {relation}").fetchall()]
+
+
+def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]] | None:
+    rows = con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE "
+                       "database_name = current_database() AND table_name = ? "
+                       "ORDER BY column_index", [ROWS.format(table=table)]).fetchall()
+    return [(name, kind) for name, kind in rows] or None
+
+
+def add_content(con: duckdb.DuckDBPyConnection, release: Release, seq: int,
+                parent: dict[str, Any] | None, tables: tuple[str, ...] = TABLES) -> None:
+    """Add the rows of ``tables`` of ``release`` (position ``seq``) after the release at
+    ``seq - 1`` whose manifest is ``parent``; inside the caller's transaction."""
+    fast = release.same_rules_as(parent)
+    changed: list[str] | None = None
+    for table in tables:
+        path = release.folder / f"{table}.parquet"
+        if table == "metrics" and fast and changed is not None:
+            _add_table(con, table, path, seq, only_files=changed)
+        elif table == "documents" and fast:
+            changed = _add_table(con, table, path, seq, report_files=True)
+        else:
+            _add_table(con, table, path, seq)
+
+
+def _add_table(con: duckdb.DuckDBPyConnection, table: str, path: Path, seq: int,
+               only_files: list[str] | None = None, report_files: bool = False) -> list[str] | None:
+    """End the rows of ``table`` that are not in the release's file any more and insert the
+    new ones. ``only_files``: compare only rows of these source files, once the hashes of the
+    other files' rows show them unchanged. ``report_files``: return the source files whose rows
+    changed."""
+    rows = ROWS.format(table=table)
+    have = _table_columns(con, table)
+    incoming = f"read_parquet({_sql(path)})" if path.is_file() else None
+    present = dict(_columns(con, f"SELECT * FROM {incoming}")) if incoming is not None else {}
+    if have is None:  # the first release with this table
+        if incoming is None:
+            con.execute(f"CREATE TABLE {rows} ({ROW_HASH} UBIGINT, since_seq INTEGER, "
+                        "until_seq INTEGER)")
+        else:
+            con.execute(f"CREATE TABLE {rows} AS SELECT *, {_hash(list(present))} AS {ROW_HASH}, "
+                        f"{seq}::INTEGER AS since_seq, NULL::INTEGER AS until_seq FROM {incoming}")
+        return None
+    data = [(n, k) for n, k in have if n not in BOOKKEEPING]
+    for name, kind in present.items():
+        if name not in dict(data):  # a column new in this release: earlier rows have NULL
+            con.execute(f"ALTER TABLE {rows} ADD COLUMN {_quote(name)} {kind}")
+            data.append((name, kind))
+    names = [n for n, _ in data]
+    values = ", ".join(f"CAST({_quote(n)} AS {k}) AS {_quote(n)}" if n in present
+                       else f"NULL::{k} AS {_quote(n)}" for n, k in data)
+    source = f"SELECT {values} FROM {incoming}" if incoming else f"SELECT {values} WHERE false"
+    in_files = ""
+    if only_files is not None and incoming is not None and "source_file" in present:
+        con.execute("CREATE OR REPLACE TEMP TABLE changed_files (source_file VARCHAR)")
+        if only_files:
+            con.executemany("INSERT INTO changed_files VALUES (?)", [[f] for f in only_files])
+        in_files = "source_file IN (SELECT source_file FROM changed_files)"
+        left = con.execute(f"SELECT count(*), sum({_hash(names)}::HUGEINT) FROM ({source}) "
+                           f"WHERE NOT {in_files}").fetchone()
+        right = con.execute(f"SELECT count(*), sum({ROW_HASH}::HUGEINT) FROM {rows} "
+                            f"WHERE until_seq IS NULL AND NOT {in_files}").fetchone()
+        if left != right:
+            in_files = ""  # the other files' rows differ after all: compare everything
+        elif not only_files:
+            return None
+    con.execute(f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT *, {_hash(names)} AS {ROW_HASH} "
+                f"FROM ({source})" + (f" WHERE {in_files}" if in_files else ""))
+    keyed = ", ".join(_quote(n) for n in [*names, ROW_HASH])
+    alive = f"SELECT {keyed} FROM {rows} WHERE until_seq IS NULL" + (
+        f" AND {in_files}" if in_files else "")
+    files = None
+    if report_files and "source_file" in names:
+        files = sorted(r[0] for r in con.execute(
+            f"SELECT DISTINCT source_file FROM (({alive}) EXCEPT ALL (SELECT {keyed} FROM "
+            f"incoming) UNION ALL ((SELECT {keyed} FROM incoming) EXCEPT ALL ({alive})))"
+        ).fetchall())
+    same = " AND ".join(f"i.{_quote(n)} IS NOT DISTINCT FROM t.{_quote(n)}" for n in names)
+    con.execute(f"UPDATE {rows} SET until_seq = {seq - 1} WHERE rowid IN ("
+                f"SELECT t.rowid FROM {rows} t WHERE t.until_seq IS NULL"
+                + (f" AND t.{in_files}" if in_files else "")
+                + f" AND NOT EXISTS (SELECT 1 FROM incoming i WHERE i.{ROW_HASH} = t.{ROW_HASH}"
+                + (f" AND {same}" if same else "") + "))")
+    con.execute(f"INSERT INTO {rows} ({keyed}, since_seq, until_seq) SELECT *, {seq}, NULL "
+                f"FROM ((SELECT {keyed} FROM incoming) EXCEPT ALL ({alive}))")
+    con.execute("DROP TABLE incoming")
+    return files
+
+
+def _hash(names: list[str]) -> str:
+    """A 64-bit hash of a row's values: the key rows are matched on, then compared in full."""
+    return f"hash({', '.join(_quote(n) for n in names)})" if names else "0::UBIGINT"
+
+
+def add_release_row(con: duckdb.DuckDBPyConnection, release: Release, seq: int) -> None:
+    """The release's row in ``releases``, now the latest; and the views over every table."""
+    manifest = release.manifest
+    files = manifest.get("files", {})
+    code = manifest.get("code_version") or {}
+    con.execute("UPDATE releases SET is_latest = false WHERE is_latest")
+    con.execute("INSERT INTO releases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+        release.version, manifest.get("parent"), manifest.get("created"), code.get("package"),
+        code.get("extractor"), manifest.get("input_corpus_hash"),
+        manifest.get("schema_fingerprint"),
+        *(files.get(f"{t}.parquet", {}).get("rows") for t in TABLES), True, seq, release.rules])
+    for table in TABLES:
+        if _table_columns(con, table) is None:
+            con.execute(f"CREATE TABLE {ROWS.format(table=table)} "
+                        f"({ROW_HASH} UBIGINT, since_seq INTEGER, until_seq INTEGER)")
+        con.execute(ALL_VIEW.format(table=table))
+        con.execute(LATEST_VIEW.format(table=table))
+    con.execute(SERIES_VIEW)
+
+
+def add_release(con: duckdb.DuckDBPyConnection, release: Release,
+                parent: dict[str, Any] | None) -> None:
+    seq = len(known_versions(con)) + 1
+    add_content(con, release, seq, parent)
+    add_release_row(con, release, seq)
+
+
+def build(target: Path, releases: list[Release]) -> Path:
+    """Write the file for ``releases`` (oldest first) beside ``target`` and swap it in."""
+    target = Path(target)
+    tmp = target.with_name(f".{target.name}.tmp")
+    remove(tmp)
+    con = connect(tmp)
+    try:
+        create(con)
+        parent = None
+        for release in releases:
+            con.execute("BEGIN TRANSACTION")
+            add_release(con, release, parent)
+            con.execute("COMMIT")
+            parent = release.manifest
+        close(con)
+    except BaseException:
+        con.close()
+        remove(tmp)
+        raise
+    os.replace(tmp, target)
+    return target
+
+
+class Extension:
+    """Adds one release to a copy of the file that ends at its parent, in a thread while the
+    rest of the release is written: :meth:`start` adds the content tables, :meth:`finish` the
+    changes table and the release's row, :meth:`swap` puts the copy in place. Where the file
+    cannot simply be extended (missing, another layout, or not ending at the parent), ``finish``
+    or ``swap`` says False, leaves nothing behind, and the caller rebuilds.
+    """
+
+    CONTENT = ("documents", "metrics", "quarantine", "rejected")
+
+    def __init__(self, target: Path, release: Release, parent: Release | None,
+                 published: list[str]) -> None:
+        self.target, self.release, self.parent = Path(target), release, parent
+        self.published = published  # versions before this one, oldest first
+        self.tmp = self.target.with_name(f".{self.target.name}.tmp")
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._seq = 0
+        self._loaded = self._written = False
+        self._thread = threading.Thread(target=self._load, name="duckdb-extension", daemon=True)
+
+    def start(self) -> "Extension":
+        self._thread.start()
+        return self
+
+    def _join(self) -> None:
+        if self._thread.ident is not None:
+            self._thread.join()
+
+    def _load(self) -> None:
+        try:
+            self._loaded = self._load_content()
+        except Exception:  # noqa: BLE001 - whatever went wrong, a rebuild gives the same file
+            self._loaded = False
+
+    def _load_content(self) -> bool:
+        remove(self.tmp)
+        if self.parent is None:
+            if self.published:
+                return False
+            self._con = connect(self.tmp)
+            create(self._con)
+        else:
+            if not self.published or self.published[-1] != self.parent.version \
+                    or latest(self.target) != self.parent.version:
+                return False
+            shutil.copyfile(self.target, self.tmp)
+            self._con = connect(self.tmp)
+            if known_versions(self._con) != self.published:
+                return False
+        self._seq = len(self.published) + 1
+        self._con.execute("BEGIN TRANSACTION")
+        add_content(self._con, self.release, self._seq,
+                    self.parent.manifest if self.parent else None, self.CONTENT)
+        return True
+
+    def finish(self, manifest: dict[str, Any]) -> bool:
+        """Add the changes table and the release's row of ``manifest``; write the copy."""
+        self._join()
+        try:
+            if not self._loaded or self._con is None:
+                return False
+            release = Release(self.release.version, self.release.folder, manifest)
+            add_content(self._con, release, self._seq,
+                        self.parent.manifest if self.parent else None, ("changes",))
+            add_release_row(self._con, release, self._seq)
+            self._con.execute("COMMIT")
+            close(self._con)
+            self._con = None
+            self._written = True
+        except duckdb.Error:
+            return False
+        finally:
+            self._close()
+            if not self._written:
+                remove(self.tmp)
+        return True
+
+    def swap(self) -> bool:
+        """Put the written copy in place, unless the file changed meanwhile."""
+        expected = self.parent.version if self.parent else None
+        if not self._written or latest(self.target) != expected:
+            remove(self.tmp)
+            return False
+        os.replace(self.tmp, self.target)
+        self._written = False
+        return True
+
+    def abort(self) -> None:
+        """Stop and leave nothing behind (a no-op after :meth:`swap`)."""
+        self._join()
+        self._close()
+        if self._written or self.tmp.exists():
+            remove(self.tmp)
+        self._written = False
+
+    def _close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
