@@ -55,6 +55,15 @@ def _sha256_file(path: str) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+def _payload(document: dict[str, Any], metrics: list[dict[str, Any]]) -> str:
+    """A document's rows as JSON, the metric rows as lists under one list of column names:
+    less to write and parse than a name per value."""
+    columns = list(metrics[0]) if metrics else []
+    return json.dumps({"document": document, "columns": columns,
+                       "rows": [[row.get(c) for c in columns] for row in metrics]},
+                      ensure_ascii=False, default=str)
+
+
 class ExtractionCache:
     """Documents rows and metric rows by document, in one SQLite file under ``root``, and the
     validated parts of whole batches.
@@ -104,7 +113,9 @@ class ExtractionCache:
                     for key, payload in con.execute(
                             f"SELECT key, payload FROM results WHERE key IN ({marks})", chunk):
                         entry = json.loads(payload)
-                        found[key] = entry["document"], entry["metrics"]
+                        columns = entry["columns"]
+                        found[key] = entry["document"], [dict(zip(columns, row))
+                                                         for row in entry["rows"]]
         except (sqlite3.Error, OSError, ValueError, KeyError):
             return {}
         return found
@@ -113,9 +124,7 @@ class ExtractionCache:
         """Store (key, documents row, metric rows) entries in one transaction."""
         if not entries:
             return
-        rows = [(key, json.dumps({"document": document, "metrics": metrics},
-                                 ensure_ascii=False, default=str))
-                for key, document, metrics in entries]
+        rows = [(key, _payload(document, metrics)) for key, document, metrics in entries]
         try:
             with self._connect() as con:
                 con.execute("BEGIN IMMEDIATE")

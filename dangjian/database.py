@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,14 @@ class Release:
     version: str
     folder: Path
     manifest: dict[str, Any]
+    #: Where a table's rows are, when not in ``folder``: Parquet files read in order.
+    sources: dict[str, list[Path]] = field(default_factory=dict)
+
+    def files(self, table: str) -> list[Path]:
+        if table in self.sources:
+            return self.sources[table]
+        path = self.folder / f"{table}.parquet"
+        return [path] if path.is_file() else []
 
     @property
     def rules(self) -> str | None:
@@ -169,16 +177,16 @@ def add_content(con: duckdb.DuckDBPyConnection, release: Release, seq: int,
     fast = release.same_rules_as(parent)
     changed: list[str] | None = None
     for table in tables:
-        path = release.folder / f"{table}.parquet"
+        files = release.files(table)
         if table == "metrics" and fast and changed is not None:
-            _add_table(con, table, path, seq, only_files=changed)
+            _add_table(con, table, files, seq, only_files=changed)
         elif table == "documents" and fast:
-            changed = _add_table(con, table, path, seq, report_files=True)
+            changed = _add_table(con, table, files, seq, report_files=True)
         else:
-            _add_table(con, table, path, seq)
+            _add_table(con, table, files, seq)
 
 
-def _add_table(con: duckdb.DuckDBPyConnection, table: str, path: Path, seq: int,
+def _add_table(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], seq: int,
                only_files: list[str] | None = None, report_files: bool = False) -> list[str] | None:
     """End the rows of ``table`` that are not in the release's file any more and insert the
     new ones. ``only_files``: compare only rows of these source files, once the hashes of the
@@ -186,7 +194,7 @@ def _add_table(con: duckdb.DuckDBPyConnection, table: str, path: Path, seq: int,
     changed."""
     rows = ROWS.format(table=table)
     have = _table_columns(con, table)
-    incoming = f"read_parquet({_sql(path)})" if path.is_file() else None
+    incoming = f"read_parquet([{', '.join(_sql(f) for f in files)}])" if files else None
     present = dict(_columns(con, f"SELECT * FROM {incoming}")) if incoming is not None else {}
     if have is None:  # the first release with this table
         if incoming is None:
@@ -224,9 +232,9 @@ def _add_table(con: duckdb.DuckDBPyConnection, table: str, path: Path, seq: int,
     keyed = ", ".join(_quote(n) for n in [*names, ROW_HASH])
     alive = f"SELECT {keyed} FROM {rows} WHERE until_seq IS NULL" + (
         f" AND {in_files}" if in_files else "")
-    files = None
+    changed = None
     if report_files and "source_file" in names:
-        files = sorted(r[0] for r in con.execute(
+        changed = sorted(r[0] for r in con.execute(
             f"SELECT DISTINCT source_file FROM (({alive}) EXCEPT ALL (SELECT {keyed} FROM "
             f"incoming) UNION ALL ((SELECT {keyed} FROM incoming) EXCEPT ALL ({alive})))"
         ).fetchall())
@@ -239,7 +247,7 @@ def _add_table(con: duckdb.DuckDBPyConnection, table: str, path: Path, seq: int,
     con.execute(f"INSERT INTO {rows} ({keyed}, since_seq, until_seq) SELECT *, {seq}, NULL "
                 f"FROM ((SELECT {keyed} FROM incoming) EXCEPT ALL ({alive}))")
     con.execute("DROP TABLE incoming")
-    return files
+    return changed
 
 
 def _hash(names: list[str]) -> str:
@@ -318,7 +326,9 @@ class Extension:
         self._thread = threading.Thread(target=self._load, name="duckdb-extension", daemon=True)
 
     def start(self) -> "Extension":
-        self._thread.start()
+        """Start loading the content tables, unless started already."""
+        if self._thread.ident is None:
+            self._thread.start()
         return self
 
     def _join(self) -> None:

@@ -181,39 +181,42 @@ def _remove_leftovers(root: Path) -> None:
 def _publish(output: Path, workdir: Path, staging: Path, corpus_hash: str,
              run: dict[str, Any] | None, decorators: list[Decorator]) -> PublishResult:
     root = releases_dir(output)
-    files: dict[str, dict[str, Any]] = {}
-    for name in CONTENT_TABLES:
-        rows, digest, size = assemble(name, parts(workdir, name), staging / f"{name}.parquet")
-        files[f"{name}.parquet"] = {"sha256": digest, "bytes": size, "rows": rows}
     parent = latest_version(output)
     parent_manifest = read_manifest(output, parent) if parent else None
-    if parent_manifest and all(parent_manifest["files"].get(name, {}).get("sha256") == info["sha256"]
-                               for name, info in files.items()):
-        _mend_pointers(output, parent)
-        return PublishResult(parent, root / parent, False, _rows(files),
-                             parent_manifest.get("parent"))
-
     fingerprint = schema_fingerprint()
     version = next_version(parent, parent_manifest and parent_manifest.get("schema_fingerprint"),
                            fingerprint)
-    # The DuckDB file takes the new tables in a thread while the rest of the release is written.
-    extension = duckdb_extension(output, parent, version, staging)
+    # The DuckDB file takes the new rows in a thread, straight from the run's parts, while the
+    # release's own files are written; the copy is dropped if the release equals its parent.
+    sources = {name: parts(workdir, name) for name in CONTENT_TABLES}
+    early = all(sources.values())
+    extension = duckdb_extension(output, parent, version, staging, sources if early else None)
     try:
+        if early:
+            extension.start()
+        files: dict[str, dict[str, Any]] = {}
+        for name in CONTENT_TABLES:
+            rows, digest, size = assemble(name, sources[name], staging / f"{name}.parquet")
+            files[f"{name}.parquet"] = {"sha256": digest, "bytes": size, "rows": rows}
+        if parent_manifest and all(parent_manifest["files"].get(name, {}).get("sha256")
+                                   == info["sha256"] for name, info in files.items()):
+            extension.abort()
+            _mend_pointers(output, parent)
+            return PublishResult(parent, root / parent, False, _rows(files),
+                                 parent_manifest.get("parent"))
         return _finish(output, staging, files, parent, version, fingerprint, corpus_hash, run,
                        decorators, extension)
     finally:
-        if extension is not None:
-            extension.abort()
+        extension.abort()
 
 
 def _finish(output: Path, staging: Path, files: dict[str, dict[str, Any]], parent: str | None,
             version: str, fingerprint: str, corpus_hash: str, run: dict[str, Any] | None,
-            decorators: list[Decorator], extension: "database.Extension | None") -> PublishResult:
+            decorators: list[Decorator], extension: database.Extension) -> PublishResult:
     root = releases_dir(output)
     rows = write_changes(root / parent if parent else None, staging, staging / "changes.parquet",
                          rules=rules_fingerprint())
-    if extension is not None:  # after the changes query: one DuckDB instance at a time loads
-        extension.start()
+    extension.start()  # unless it started from the parts already
     path = staging / "changes.parquet"
     files["changes.parquet"] = {"sha256": file_sha256(path), "bytes": path.stat().st_size, "rows": rows}
     manifest = {
@@ -239,10 +242,10 @@ def _finish(output: Path, staging: Path, files: dict[str, dict[str, Any]], paren
     target = root / version
     if target.exists():
         raise FileExistsError(f"release {version} already exists: releases are never rewritten")
-    extended = extension is not None and extension.finish(manifest)
+    extended = extension.finish(manifest)
     os.rename(staging, target)
     _write_atomic(root / LATEST, version + "\n")
-    if not (extended and extension is not None and extension.swap()):
+    if not (extended and extension.swap()):
         build_duckdb(output)
     return PublishResult(version, target, True, _rows(files), parent)
 
@@ -277,16 +280,18 @@ def _release(output: Path, version: str) -> database.Release:
     return database.Release(version, releases_dir(output) / version, read_manifest(output, version))
 
 
-def duckdb_extension(output: Path, parent: str | None, version: str,
-                     folder: Path) -> database.Extension:
-    """Adds release ``version`` (its tables in ``folder``) to a copy of the DuckDB file that
-    ends at ``parent``; see :class:`dangjian.database.Extension`."""
+def duckdb_extension(output: Path, parent: str | None, version: str, folder: Path,
+                     sources: dict[str, list[Path]] | None = None) -> database.Extension:
+    """Adds release ``version`` (its tables in ``folder``, or in ``sources``: the Parquet parts
+    of each table, in order) to a copy of the DuckDB file that ends at ``parent``; see
+    :class:`dangjian.database.Extension`."""
     output = Path(output)
     published = [v for v in list_versions(output) if v != version]
     # What the fast path needs to know before the manifest is written: the rules and models.
     known = {"code_version": {"rules": rules_fingerprint()},
              "schema_fingerprint": schema_fingerprint()}
-    return database.Extension(output / DUCKDB_FILE, database.Release(version, folder, known),
+    return database.Extension(output / DUCKDB_FILE,
+                              database.Release(version, folder, known, sources or {}),
                               _release(output, parent) if parent else None, published)
 
 

@@ -11,6 +11,9 @@ import hashlib
 import os
 import secrets
 import shutil
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +24,8 @@ from schemas.tables import arrow_schema
 
 WORK = ".work"
 ROW_GROUP_ROWS = 65536
+#: Parts read ahead of the one being written.
+READ_AHEAD = 4
 #: Batches hold whole documents and run in file order, so sorting each part by these keys sorts
 #: the whole table.
 SORT_KEYS = {
@@ -91,8 +96,7 @@ def assemble(table: str, sources: list[Path], target: Path) -> tuple[int, str, i
     with pq.ParquetWriter(target, schema, **WRITER_OPTIONS) as writer:
         pending: list[pyarrow.Table] = []
         pending_rows = 0
-        for source in sources:
-            part = pq.read_table(source, schema=schema)
+        for part in _read_ahead(sources, schema):
             pending.append(part)
             pending_rows += part.num_rows
             while pending_rows >= ROW_GROUP_ROWS:
@@ -106,6 +110,20 @@ def assemble(table: str, sources: list[Path], target: Path) -> tuple[int, str, i
             writer.write_table(merged, row_group_size=ROW_GROUP_ROWS)
             rows += merged.num_rows
     return rows, file_sha256(target), target.stat().st_size
+
+
+def _read_ahead(sources: list[Path], schema: pyarrow.Schema,
+                window: int = READ_AHEAD) -> Iterator[pyarrow.Table]:
+    """The parts in order, the next few read in threads while the writer compresses: reading
+    and decoding release the GIL. Holds at most ``window`` parts beyond the current one."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        queue: deque[Future[pyarrow.Table]] = deque()
+        for source in sources:
+            queue.append(pool.submit(pq.read_table, source, schema=schema))
+            if len(queue) > window:
+                yield queue.popleft().result()
+        while queue:
+            yield queue.popleft().result()
 
 
 def file_sha256(path: Path) -> str:
