@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.conftest import RAW
@@ -53,7 +54,10 @@ def test_serve_without_server_explains_what_to_do(tmp_path):
     assert proc.returncode == 2 and "prefect server start" in proc.stderr
 
 
-def test_scheduled_run_publishes_a_release(tmp_path):
+@contextmanager
+def _served(tmp_path, *extra):
+    """A Prefect server on a free port and ``dangjian serve`` every 5 s against it, over a copy
+    of raw/; yields (raw, out, serve log); stops both at the end."""
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
     home = tmp_path / "prefect-home"
@@ -75,18 +79,40 @@ def test_scheduled_run_publishes_a_release(tmp_path):
         _wait_healthy(api, server, START_TIMEOUT)
         serve = subprocess.Popen(
             [sys.executable, "-m", "flows.cli", "serve", "--interval", "5", "--raw", str(raw),
-             "--output", str(out)],
+             "--output", str(out), *extra],
             env=env, cwd=str(Path(__file__).resolve().parent.parent),
             stdout=open(logs / "serve.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + RUN_TIMEOUT
-        latest = out / "releases" / "LATEST"
-        while time.monotonic() < deadline and not latest.exists():
-            assert serve.poll() is None, (logs / "serve.log").read_text()
-            time.sleep(2)
-        assert latest.exists(), (logs / "serve.log").read_text()[-3000:]
-        version = latest.read_text().strip()
-        assert (out / "releases" / version / "metrics.parquet").is_file()
+        yield raw, out, serve, logs / "serve.log"
     finally:
         if serve is not None:
             _stop(serve)
         _stop(server)
+
+
+def _wait_for_release(out, serve, log, version=None):
+    deadline = time.monotonic() + RUN_TIMEOUT
+    latest = out / "releases" / "LATEST"
+    while time.monotonic() < deadline:
+        assert serve.poll() is None, log.read_text()[-3000:]
+        if latest.exists() and (version is None or latest.read_text().strip() == version):
+            return latest.read_text().strip()
+        time.sleep(1)
+    raise AssertionError(f"no release {version or ''} in time:\n" + log.read_text()[-3000:])
+
+
+def test_scheduled_run_publishes_a_release(tmp_path):
+    with _served(tmp_path) as (raw, out, serve, log):
+        version = _wait_for_release(out, serve, log)
+        assert (out / "releases" / version / "metrics.parquet").is_file()
+
+
+def test_warm_serve_runs_each_scheduled_run_in_one_process(tmp_path):
+    with _served(tmp_path, "--warm") as (raw, out, serve, log):
+        assert _wait_for_release(out, serve, log) == "1.0.0"
+        first = next(raw.glob("*.txt"))
+        first.write_text(first.read_text(encoding="utf-8") + "\n全市新建党支部12个。\n",
+                         encoding="utf-8")
+        assert _wait_for_release(out, serve, log, "1.1.0") == "1.1.0"
+        assert serve.poll() is None  # the same process serves on
+    text = log.read_text()
+    assert "Traceback" not in text, text[-3000:]
