@@ -22,6 +22,10 @@ from typing import Any, Iterator
 
 from dangjian import EXTRACTOR_VERSION
 
+#: The cache's folder in an output folder.
+CACHE_DIR = "cache"
+#: File hashes by size, inode and times, in the cache folder (see dangjian.corpus.file_digests).
+DIGEST_INDEX = "digests.json"
 DOCUMENTS_DB = "documents.sqlite"
 SQLITE_TIMEOUT = 120.0
 #: Keys per SELECT, under SQLite's limit of bound variables.

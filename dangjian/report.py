@@ -230,6 +230,14 @@ class _Tables:
             sql += f" LIMIT {int(limit)}"
         return _dicts(self.con.sql(sql).to_arrow_table())
 
+    def change_kinds(self) -> Counter:
+        """The whole changes table counted by (change, cause): the page lists only its first
+        rows, but its counts cover all of them."""
+        if "changes" not in self.sources:
+            return Counter()
+        sql = f"SELECT change, cause, count(*) FROM {self.sources['changes']} GROUP BY ALL"
+        return Counter({(change, cause): n for change, cause, n in self.con.execute(sql).fetchall()})
+
     def totals(self) -> dict[str, int]:
         """Row counts by table, which DuckDB takes from the Parquet footers."""
         if not self.sources:
@@ -321,6 +329,18 @@ class ReleaseData:
     totals: dict[str, int] | None = None
     #: Chart bars over the whole release, when only part of it is loaded.
     counts: dict[str, Counter | Bars] | None = None
+    #: Rows of the whole changes table by (change, cause), when only part of it is loaded.
+    change_kinds: Counter | None = None
+
+    def changes_by(self, field: str) -> Counter:
+        """Changes counted by ``change`` or ``cause`` over the whole table."""
+        if self.change_kinds is None:
+            return Counter(c[field] for c in self.changes)
+        position = ("change", "cause").index(field)
+        counts: Counter = Counter()
+        for key, n in self.change_kinds.items():
+            counts[key[position]] += n
+        return counts
 
     def total(self, table: str) -> int:
         if self.totals is not None and table in self.totals:
@@ -366,9 +386,10 @@ def load_release(folder: Path, raw_dir: Path | None,
         quarantine = sorted(tables.rows("quarantine"), key=_quarantine_order)[:MAX_LISTED]
         rejected = tables.rows("rejected", "ORDER BY source_file", MAX_LISTED)
         changes = tables.rows("changes", "", MAX_CHANGES)  # already in a stable order
+        change_kinds = tables.change_kinds()
     texts, notes = _texts(raw_dir, documents)
     return ReleaseData(manifest, documents, metrics, quarantine, rejected, changes, texts, notes,
-                       totals, counts)
+                       totals, counts, change_kinds)
 
 
 def _quarantine_order(q: dict[str, Any]) -> str:
@@ -516,7 +537,7 @@ def bar_chart(title: str, counts: Counter | Bars, limit: int | None = None) -> s
 
 
 def _overview(data: ReleaseData) -> str:
-    change_counts = Counter(c["change"] for c in data.changes)
+    change_counts = data.changes_by("change")
     cards = [("documents", data.total("documents")), ("metrics", data.total("metrics")),
              ("quarantined rows", data.total("quarantine")),
              ("rejected files", data.total("rejected")),
@@ -586,8 +607,7 @@ def _changes(data: ReleaseData) -> str:
     parent = data.manifest.get("parent")
     if not parent:
         return '<p class="empty">This is the first release: there is no parent to compare with.</p>'
-    counts = Counter(c["change"] for c in data.changes)
-    causes = Counter(c["cause"] for c in data.changes)
+    counts, causes = data.changes_by("change"), data.changes_by("cause")
     summary = (f'<p>Against {esc(parent)}: {counts["added"]} added, {counts["removed"]} removed, '
                f'{counts["changed"]} changed.</p>')
     if not data.changes:
@@ -598,8 +618,9 @@ def _changes(data: ReleaseData) -> str:
         f'<td>{esc(c["fields"])}</td><td class=json>{esc(c.get("old"))}</td>'
         f'<td class=json>{esc(c.get("new"))}</td><td>{esc(c["cause"])}</td></tr>'
         for c in data.changes[:MAX_CHANGES])
-    more = (f'<p class="note">{len(data.changes) - MAX_CHANGES} more changes are in '
-            f'changes.parquet.</p>' if len(data.changes) > MAX_CHANGES else "")
+    hidden = data.total("changes") - len(data.changes[:MAX_CHANGES])
+    more = (f'<p class="note">{hidden} more changes are in changes.parquet.</p>'
+            if hidden > 0 else "")
     return (summary + bar_chart("changes by cause", causes)
             + f'<table class="plain" id="changes-table"><thead><tr><th>change</th><th>file</th>'
               f'<th>offset</th><th>quote</th><th>fields</th><th>old</th><th>new</th><th>cause</th>'

@@ -48,8 +48,10 @@ def cmd_release(args: argparse.Namespace) -> int:
     if args.dask_address and args.task_runner != "dask":
         console.print("[red]error:[/] --dask-address needs --task-runner dask")
         return 2
-    n_files = len(list_raw(Path(args.raw)))
-    if resolve(args.task_runner, args.workers, n_files)[0] == "process":
+    files = list_raw(Path(args.raw))
+    n_files = len(files)
+    if (resolve(args.task_runner, args.workers, n_files)[0] == "process"
+            and not (not args.no_cache and _same_as_latest(Path(args.raw), files, Path(args.output)))):
         from dangjian.workers import prestart
 
         prestart()  # the workers' warm-up runs on another core while Prefect loads here
@@ -94,6 +96,27 @@ def cmd_release(args: argparse.Namespace) -> int:
     console.print(f"  release     {summary.path}")
     console.print(f"  duckdb      {summary.duckdb}")
     return 0
+
+
+def _same_as_latest(raw: Path, files: list[str], output: Path) -> bool:
+    """Whether the latest release was built from this corpus by these rules, so that the run
+    will most likely stop after its scan and need no worker. A cheap guess before Prefect is
+    imported (the flow makes the real check): the file hashes come from the cache's index."""
+    import json
+
+    from dangjian.cache import CACHE_DIR, DIGEST_INDEX, rules_fingerprint
+    from dangjian.corpus import corpus_hash, file_digests
+
+    try:
+        version = (output / "releases" / "LATEST").read_text(encoding="utf-8").strip()
+        manifest = json.loads((output / "releases" / version / "manifest.json")
+                              .read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if (manifest.get("code_version") or {}).get("rules") != rules_fingerprint():
+        return False
+    digests = file_digests(raw, files, output / CACHE_DIR / DIGEST_INDEX)
+    return manifest.get("input_corpus_hash") == corpus_hash(raw, files, digests)
 
 
 def cmd_extract(args: argparse.Namespace) -> int:

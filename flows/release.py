@@ -23,7 +23,7 @@ from prefect.futures import as_completed
 from prefect.logging import get_run_logger
 
 from dangjian.corpus import corpus_hash, file_digests, list_raw
-from dangjian.cache import ExtractionCache
+from dangjian.cache import CACHE_DIR, DIGEST_INDEX, ExtractionCache
 from dangjian.pipeline import BatchCounts, corpus_metadata, reuse_batch, stage_files
 from dangjian.publish import DUCKDB_FILE, PublishResult, publish_parts, unchanged_release
 from dangjian.report import report_decorator
@@ -31,9 +31,6 @@ from dangjian.staging import new_workdir
 from dangjian.workers import pool as worker_pool
 
 DEFAULT_BATCH_SIZE = 200
-CACHE_DIR = "cache"
-#: File hashes by size, inode and times, in the cache folder (see dangjian.corpus.file_digests).
-DIGEST_INDEX = "digests.json"
 ProgressCallback = Callable[[int, int], None]
 # Not a flow parameter: parameters travel with the run context to worker processes and must
 # pickle, and a progress display cannot.

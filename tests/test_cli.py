@@ -60,3 +60,24 @@ def test_verify_and_diff_commands(tmp_path, capsys):
     assert main(["verify", "1.1.0", "--output", str(out), "--no-raw"]) == 1
     assert "sha256" in capsys.readouterr().out
     assert main(["verify", "9.9.9", "--output", str(out)]) == 2
+
+
+def test_a_run_over_the_latest_releases_corpus_and_rules_starts_no_workers_early(tmp_path,
+                                                                                 monkeypatch):
+    import dangjian.cache as cache_module
+    from dangjian.corpus import list_raw
+    from flows.cli import _same_as_latest
+    from tests.conftest import build_release
+
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    assert not _same_as_latest(RAW, list_raw(RAW), out)  # no release yet
+    build_release(out, raw, n_files=2)
+    files = list_raw(raw)
+    assert _same_as_latest(raw, files, out)
+    (raw / files[0]).write_text("全市共有党员9万名。", encoding="utf-8")
+    assert not _same_as_latest(raw, files, out)
+    build_release(out, raw)
+    files = list_raw(raw)
+    assert _same_as_latest(raw, files, out)
+    monkeypatch.setattr(cache_module, "rules_fingerprint", lambda: "other rules")
+    assert not _same_as_latest(raw, files, out)

@@ -197,6 +197,22 @@ def test_a_large_release_shows_the_first_documents_and_counts_them_all(seed, mon
     assert f"first 2 of {len(documents)} documents" in page
 
 
+def test_change_counts_cover_the_changes_the_page_does_not_list(seed, monkeypatch):
+    import dangjian.report as report
+
+    output, raw, folder = seed
+    changes = _rows(folder, "changes")
+    assert len(changes) > 2
+    monkeypatch.setattr(report, "MAX_CHANGES", 2)
+    page = build_report(folder, raw)
+    added = sum(c["change"] == "added" for c in changes)
+    assert f"<b>{added}</b><span>added</span>" in page
+    assert f"{added} added" in page
+    assert f"{len(changes) - 2} more changes are in changes.parquet." in page
+    assert page.count('<tr class="added">') + page.count('<tr class="removed">') \
+        + page.count('<tr class="changed">') == 2
+
+
 def test_counts_and_charts_equal_counting_every_row_in_python(seed, tmp_path, monkeypatch):
     """DuckDB's totals and chart bars (top bars, ties by label, the summed rest) are those of a
     plain count of every row, and draw the same charts."""
