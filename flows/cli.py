@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from flows.runners import DEFAULT_BATCH_SIZE
+
 # Settings for Prefect's embedded server, before Prefect is imported: no telemetry lookups
 # (they fail offline and log errors), and time for a first start that runs migrations.
 _PREFECT_DEFAULTS = {
@@ -302,7 +304,8 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     """What a release run reads and writes: shared by ``release`` and ``serve``."""
     p.add_argument("--raw", default="raw", help="folder of raw texts (default: raw)")
     p.add_argument("--output", default="output", help="output folder (default: output)")
-    p.add_argument("--batch-size", type=int, default=200, help="documents per task (default: 200)")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                   help=f"documents per task (default: {DEFAULT_BATCH_SIZE})")
     p.add_argument("--strict", action="store_true", help="fail a run when any row is quarantined")
 
 

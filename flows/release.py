@@ -29,8 +29,8 @@ from dangjian.publish import DUCKDB_FILE, PublishResult, publish_parts, unchange
 from dangjian.report import report_decorator
 from dangjian.staging import new_workdir
 from dangjian.workers import pool as worker_pool
+from flows.runners import DEFAULT_BATCH_SIZE
 
-DEFAULT_BATCH_SIZE = 200
 ProgressCallback = Callable[[int, int], None]
 # Not a flow parameter: parameters travel with the run context to worker processes and must
 # pickle, and a progress display cannot.
