@@ -41,10 +41,19 @@ def serve_warm(flow: Flow[..., Any], *, name: str, cron: str | None = None,
     done = 0
     with get_client(sync_client=True) as client:
         while max_runs is None or done < max_runs:
-            due = client.get_scheduled_flow_runs_for_deployments(
-                [deployment_id], scheduled_before=datetime.now(timezone.utc))
+            try:
+                due = client.get_scheduled_flow_runs_for_deployments(
+                    [deployment_id], scheduled_before=datetime.now(timezone.utc))
+            except Exception as exc:  # noqa: BLE001 - a server restart must not end the schedule
+                logger.warning("could not read scheduled runs (%s); trying again", exc)
+                due = []
             for flow_run in sorted(due, key=lambda r: r.expected_start_time or r.created):
-                if not propose_state_sync(client, Pending(), flow_run_id=flow_run.id).is_pending():
+                try:
+                    claimed = propose_state_sync(client, Pending(), flow_run_id=flow_run.id)
+                except Exception as exc:  # noqa: BLE001 - aborted, or the server is away
+                    logger.warning("could not claim flow run %s (%s)", flow_run.name, exc)
+                    continue
+                if not claimed.is_pending():
                     continue  # taken by another process, or cancelled meanwhile
                 try:
                     run_flow(flow, flow_run=flow_run, parameters=flow_run.parameters,
