@@ -148,9 +148,6 @@ class ExtractionCache:
     def get(self, key: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
         return self.get_many([key]).get(key)
 
-    def put(self, key: str, document: dict[str, Any], metrics: list[dict[str, Any]]) -> None:
-        self.put_many([(key, document, metrics)])
-
     # A batch's validated parts, for runs in which none of its files changed.
 
     def batch_key(self, raw_dir: Path, source_files: list[str],

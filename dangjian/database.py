@@ -29,8 +29,10 @@ from typing import Any
 
 import duckdb
 
+#: The tables built from raw/; ``changes`` is derived from them and the parent release.
+CONTENT_TABLES = ("documents", "metrics", "quarantine", "rejected")
 #: Tables of a release folder that go into the file, in the order they are added.
-TABLES = ("documents", "metrics", "quarantine", "rejected", "changes")
+TABLES = (*CONTENT_TABLES, "changes")
 ROWS = "{table}_rows"
 OPEN_END = 2 ** 31 - 1
 ROW_HASH = "row_hash"
@@ -132,7 +134,7 @@ def latest(path: Path) -> str | None:
     try:
         con = duckdb.connect(str(path), read_only=True)
         try:
-            if not _has_layout(con, "main"):
+            if not _has_layout(con):
                 return None
             row = con.execute("SELECT version FROM releases WHERE is_latest").fetchone()
         finally:
@@ -142,11 +144,11 @@ def latest(path: Path) -> str | None:
     return row[0] if row else None
 
 
-def _has_layout(con: duckdb.DuckDBPyConnection, schema: str) -> bool:
+def _has_layout(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the file stores rows once (this layout) rather than a table per release."""
-    found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND "
+    found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND "
                         "table_name IN ('releases', 'metrics_rows') AND database_name = "
-                        "current_database()", [schema]).fetchone()
+                        "current_database()").fetchone()
     return bool(found and found[0] == 2)
 
 
@@ -313,8 +315,6 @@ class Extension:
     or ``swap`` says False, leaves nothing behind, and the caller rebuilds.
     """
 
-    CONTENT = ("documents", "metrics", "quarantine", "rejected")
-
     def __init__(self, target: Path, release: Release, parent: Release | None,
                  published: list[str]) -> None:
         self.target, self.release, self.parent = Path(target), release, parent
@@ -359,7 +359,7 @@ class Extension:
         self._seq = len(self.published) + 1
         self._con.execute("BEGIN TRANSACTION")
         add_content(self._con, self.release, self._seq,
-                    self.parent.manifest if self.parent else None, self.CONTENT)
+                    self.parent.manifest if self.parent else None, CONTENT_TABLES)
         return True
 
     def finish(self, manifest: dict[str, Any]) -> bool:

@@ -45,8 +45,7 @@ from schemas.tables import schema_fingerprint
 RELEASES = "releases"
 LATEST = "LATEST"
 DUCKDB_FILE = "dangjian.duckdb"
-#: The tables built from raw/; ``changes`` is derived from them and the parent release.
-CONTENT_TABLES = ("documents", "metrics", "quarantine", "rejected")
+CONTENT_TABLES = database.CONTENT_TABLES
 #: Called with the staged release folder and its manifest before it is renamed into place.
 Decorator = Callable[[Path, dict[str, Any]], None]
 
@@ -190,7 +189,8 @@ def _publish(output: Path, workdir: Path, staging: Path, corpus_hash: str,
     # release's own files are written; the copy is dropped if the release equals its parent.
     sources = {name: parts(workdir, name) for name in CONTENT_TABLES}
     early = all(sources.values())
-    extension = duckdb_extension(output, parent, version, staging, sources if early else None)
+    extension = duckdb_extension(output, parent, version, staging, sources if early else None,
+                                 fingerprint)
     try:
         if early:
             extension.start()
@@ -281,7 +281,8 @@ def _release(output: Path, version: str) -> database.Release:
 
 
 def duckdb_extension(output: Path, parent: str | None, version: str, folder: Path,
-                     sources: dict[str, list[Path]] | None = None) -> database.Extension:
+                     sources: dict[str, list[Path]] | None = None,
+                     fingerprint: str | None = None) -> database.Extension:
     """Adds release ``version`` (its tables in ``folder``, or in ``sources``: the Parquet parts
     of each table, in order) to a copy of the DuckDB file that ends at ``parent``; see
     :class:`dangjian.database.Extension`."""
@@ -289,7 +290,7 @@ def duckdb_extension(output: Path, parent: str | None, version: str, folder: Pat
     published = [v for v in list_versions(output) if v != version]
     # What the fast path needs to know before the manifest is written: the rules and models.
     known = {"code_version": {"rules": rules_fingerprint()},
-             "schema_fingerprint": schema_fingerprint()}
+             "schema_fingerprint": fingerprint or schema_fingerprint()}
     return database.Extension(output / DUCKDB_FILE,
                               database.Release(version, folder, known, sources or {}),
                               _release(output, parent) if parent else None, published)

@@ -52,8 +52,8 @@ def cmd_release(args: argparse.Namespace) -> int:
         return 2
     files = list_raw(Path(args.raw))
     n_files = len(files)
-    if (resolve(args.task_runner, args.workers, n_files)[0] == "process"
-            and not (not args.no_cache and _same_as_latest(Path(args.raw), files, Path(args.output)))):
+    if resolve(args.task_runner, args.workers, n_files)[0] == "process" and (
+            args.no_cache or not _same_as_latest(Path(args.raw), files, Path(args.output))):
         from dangjian.workers import prestart
 
         prestart()  # the workers' warm-up runs on another core while Prefect loads here
@@ -272,17 +272,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     description = "Build a Dangjian Metrics release from the raw texts on a schedule."
     if args.warm:
         from dangjian.workers import prestart
-        from flows.runners import plan, resolve
+        from flows.runners import plan
         from schemas.tables import skip_dask_dataframe
 
         skip_dask_dataframe()
-        kind, workers = resolve("auto", None, n_files=1 << 30)  # processes when cores allow
+        kind = "process" if (os.cpu_count() or 1) > 1 else "thread"  # a served archive grows
         if kind == "process":
             prestart()
         from flows.release import release_flow
         from flows.warm import serve_warm
 
-        run_plan = plan(kind, workers)
+        run_plan = plan(kind)
         serve_warm(release_flow.with_options(task_runner=run_plan.task_runner), name=args.name,
                    cron=args.cron or None, interval=args.interval or None,
                    parameters={**parameters, "processes": run_plan.processes},
