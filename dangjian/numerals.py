@@ -109,5 +109,14 @@ def _parse_clean(text: str, core: str) -> float:
 
 
 def to_chinese(number: int) -> str:
-    """Chinese numeral for a non-negative integer (used to test the round trip)."""
-    return cn2an.an2cn(number, "low")
+    """Chinese numeral for a non-negative integer (used to test the round trip).
+
+    cn2an leaves out the 零 that marks a skipped 万 section before a thousands digit: it writes
+    一亿一千 for 100001000, which reads as 一亿一千万 and which :func:`parse_number` refuses as
+    ambiguous. The 零 is put back (一亿零一千).
+    """
+    text = cn2an.an2cn(number, "low")
+    if number >= 10 ** 8 and (number // 10 ** 4) % 10 ** 4 == 0 and number % 10 ** 4 >= 1000:
+        head, _, tail = text.rpartition("亿")
+        text = f"{head}亿零{tail}"
+    return text
