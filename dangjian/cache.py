@@ -63,9 +63,11 @@ def _payload(document: dict[str, Any], metrics: list[dict[str, Any]]) -> str:
     """A document's rows as JSON, the metric rows as lists under one list of column names:
     less to write and parse than a name per value."""
     columns = list(metrics[0]) if metrics else []
-    return json.dumps({"document": document, "columns": columns,
-                       "rows": [[row.get(c) for c in columns] for row in metrics]},
-                      ensure_ascii=False, default=str)
+    # Rows built by one function share their key order: their values are then the list.
+    rows = [list(row.values()) if list(row) == columns else [row.get(c) for c in columns]
+            for row in metrics]
+    return json.dumps({"document": document, "columns": columns, "rows": rows},
+                      ensure_ascii=False, default=str, check_circular=False)
 
 
 class ExtractionCache:
@@ -97,7 +99,9 @@ class ExtractionCache:
         try:
             # WAL: worker processes read while another writes its batch.
             con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
+            # No fsync: a cache that a crash of the machine leaves broken is discarded (see
+            # put_many), and waiting for the disk on every batch costs more than extracting.
+            con.execute("PRAGMA synchronous=OFF")
             con.execute("CREATE TABLE IF NOT EXISTS results "
                         "(key TEXT PRIMARY KEY, payload TEXT NOT NULL) WITHOUT ROWID")
             yield con

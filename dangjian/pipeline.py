@@ -217,15 +217,17 @@ def reuse_batch(source_files: list[str], index: int, workdir: Path, cache: Extra
 
 def stage_batch(raw_dir: Path, source_files: list[str], index: int, workdir: Path,
                 metadata: dict[str, dict[str, str]],
-                cache: ExtractionCache | None = None) -> BatchCounts:
+                cache: ExtractionCache | None = None,
+                digests: dict[str, str | None] | None = None) -> BatchCounts:
     """Process a batch, validate its rows and write them as parts ``index`` of the run's tables.
 
     With a cache, a batch whose files, bytes and metadata are all as in an earlier run reuses
-    that run's validated parts without reading a document again.
+    that run's validated parts without reading a document again. ``digests`` are the files'
+    sha256 when the caller has them: the batch's key then reads no file.
     """
     from dangjian.staging import write_part
 
-    key = cache.batch_key(raw_dir, source_files, metadata) if cache else None
+    key = cache.batch_key(raw_dir, source_files, metadata, digests) if cache else None
     reused = reuse_batch(source_files, index, workdir, cache, key)
     if reused is not None:
         return reused
@@ -241,9 +243,19 @@ def stage_batch(raw_dir: Path, source_files: list[str], index: int, workdir: Pat
     reasons = tuple(sorted({f"{q['table']}: {q['reason']}" for q in quarantine}))
     counts = BatchCounts(len(source_files), rows["documents"], rows["metrics"], rows["rejected"],
                          len(quarantine), reasons, result.cached)
-    if cache and key:
+    if cache and key and (digests is None or _as_read(result) == {f: digests.get(f)
+                                                                   for f in source_files}):
+        # Kept under a key from the caller's digests only if the files were read with those
+        # bytes: a file that changed in between must not leave its new rows under its old key.
         cache.keep_batch(key, workdir, index, {**counts.__dict__, "cached": 0})
     return counts
+
+
+def _as_read(result: BatchResult) -> dict[str, str | None]:
+    """The sha256 of each file of a processed batch, as it was read."""
+    read = {d["source_file"]: d["doc_id"] for d in result.documents}
+    read.update((r["source_file"], r["sha256"]) for r in result.rejected)
+    return read
 
 
 @lru_cache(maxsize=4)
@@ -258,11 +270,12 @@ def corpus_metadata(raw_dir: str | Path) -> dict[str, dict[str, str]]:
 
 
 def stage_files(raw_dir: str, source_files: list[str], index: int, workdir: str,
-                cache_dir: str | None) -> BatchCounts:
+                cache_dir: str | None,
+                digests: dict[str, str | None] | None = None) -> BatchCounts:
     """:func:`stage_batch` with plain arguments, as a worker process receives them."""
     cache = ExtractionCache(Path(cache_dir)) if cache_dir else None
     return stage_batch(Path(raw_dir), source_files, index, Path(workdir), corpus_metadata(raw_dir),
-                       cache)
+                       cache, digests)
 
 
 def init_worker() -> None:

@@ -86,13 +86,18 @@ def scan_corpus(raw_dir: str, cache_dir: str | None = None
 
 @task(name="extract-batch")
 def extract_batch(raw_dir: str, files: list[str], index: int, workdir: str,
-                  cache_dir: str | None, reuse: bool = True) -> BatchCounts:
-    if reuse and (reused := reuse_cached(raw_dir, files, index, workdir, cache_dir)) is not None:
+                  cache_dir: str | None, reuse: bool = True,
+                  digests: dict[str, str | None] | None = None) -> BatchCounts:
+    """Stage one batch; ``digests``, the sha256 of its files from the scan, spare it reading
+    them again for its cache key."""
+    if reuse and (reused := reuse_cached(raw_dir, files, index, workdir, cache_dir,
+                                         digests)) is not None:
         return reused
     if _pool_size:
         # The workers run a function of the dangjian package: they never import Prefect.
-        return _pool().submit(stage_files, raw_dir, files, index, workdir, cache_dir).result()
-    return stage_files(raw_dir, files, index, workdir, cache_dir)
+        return _pool().submit(stage_files, raw_dir, files, index, workdir, cache_dir,
+                              digests).result()
+    return stage_files(raw_dir, files, index, workdir, cache_dir, digests)
 
 
 def reuse_cached(raw_dir: str, files: list[str], index: int, workdir: str,
@@ -214,7 +219,9 @@ def _run_batches(raw_dir: str, chunks: list[list[str]], workdir: str, cache_dir:
         # nightly run finds most batches unchanged. The others start as soon as they are found.
         reused = reuse_cached(raw_dir, chunk, i, workdir, cache_dir, digests)
         if reused is None:
-            futures.append(extract_batch.submit(raw_dir, chunk, i, workdir, cache_dir, False))
+            known = {name: digests.get(name) for name in chunk} if cache_dir else None
+            futures.append(extract_batch.submit(raw_dir, chunk, i, workdir, cache_dir, False,
+                                                known))
         else:
             counts.append(reused)
             done += reused.files

@@ -112,3 +112,20 @@ def test_an_unreadable_cache_is_a_miss_not_a_failed_run(tmp_path):
     assert again.cached == 0 and again.metrics == first.metrics
     assert process_batch(raw, files, {}, cache).cached == 0  # the broken file was dropped...
     assert process_batch(raw, files, {}, cache).cached == len(files)  # ...and a new one kept
+
+
+def test_a_batch_read_with_other_bytes_than_its_digests_is_not_kept(tmp_path):
+    from dangjian.corpus import file_digests
+    from dangjian.pipeline import stage_batch
+
+    raw, files = _corpus(tmp_path, n=3)
+    cache = ExtractionCache(tmp_path / "cache")
+    scanned = file_digests(raw, files)
+    (raw / files[1]).write_text("全市共有党员8万名。", encoding="utf-8")  # changed after the scan
+    counts = stage_batch(raw, files, 0, tmp_path / "w1", {}, cache, scanned)
+    assert counts.documents == 3
+    assert cache.reuse_batch(cache.batch_key(raw, files, {}, scanned), tmp_path / "w2", 0) is None
+    # With digests that match the bytes read, the batch is kept under their key.
+    now = file_digests(raw, files)
+    stage_batch(raw, files, 0, tmp_path / "w3", {}, cache, now)
+    assert cache.reuse_batch(cache.batch_key(raw, files, {}, now), tmp_path / "w4", 0) is not None
