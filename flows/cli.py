@@ -305,7 +305,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--raw", default="raw", help="folder of raw texts (default: raw)")
     p.add_argument("--output", default="output", help="output folder (default: output)")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
-                   help=f"documents per task (default: {DEFAULT_BATCH_SIZE})")
+                   help=f"documents per task on average (default: {DEFAULT_BATCH_SIZE})")
     p.add_argument("--strict", action="store_true", help="fail a run when any row is quarantined")
 
 

@@ -22,6 +22,7 @@ from prefect import flow, task
 from prefect.futures import as_completed
 from prefect.logging import get_run_logger
 
+from dangjian.batching import batches
 from dangjian.corpus import corpus_hash, file_digests, list_raw
 from dangjian.cache import CACHE_DIR, DIGEST_INDEX, ExtractionCache
 from dangjian.pipeline import BatchCounts, corpus_metadata, reuse_batch, stage_files
@@ -151,12 +152,6 @@ def publish_release(output_dir: str, workdir: str, digest: str, raw_dir: str = "
                          decorators=[report_decorator(Path(raw_dir))])
 
 
-def batches(files: list[str], size: int) -> list[list[str]]:
-    if size < 1:
-        raise ValueError("batch size must be at least 1")
-    return [files[i:i + size] for i in range(0, len(files), size)]
-
-
 @flow(name="dangjian-release", log_prints=False)
 def release_flow(raw_dir: str = "raw", output_dir: str = "output",
                  batch_size: int = DEFAULT_BATCH_SIZE, strict: bool = False,
@@ -212,20 +207,25 @@ def _run_batches(raw_dir: str, chunks: list[list[str]], workdir: str, cache_dir:
     total = sum(len(c) for c in chunks)
     done = 0
     counts: list[BatchCounts] = []
-    futures = []
+    todo: list[int] = []
     _report(0, total)
     for i, chunk in enumerate(chunks):
         # An unchanged batch is linked in here: a task run costs more than the check, and a
-        # nightly run finds most batches unchanged. The others start as soon as they are found.
+        # nightly run finds most batches unchanged.
         reused = reuse_cached(raw_dir, chunk, i, workdir, cache_dir, digests)
         if reused is None:
-            known = {name: digests.get(name) for name in chunk} if cache_dir else None
-            futures.append(extract_batch.submit(raw_dir, chunk, i, workdir, cache_dir, False,
-                                                known))
+            todo.append(i)
         else:
             counts.append(reused)
             done += reused.files
             _report(done, total)
+    futures = []
+    # Largest first: batches vary in size, and the run ends when its last batch does, so the
+    # small ones are kept to even out the workers at the end.
+    for i in sorted(todo, key=lambda i: -len(chunks[i])):
+        known = {name: digests.get(name) for name in chunks[i]} if cache_dir else None
+        futures.append(extract_batch.submit(raw_dir, chunks[i], i, workdir, cache_dir, False,
+                                            known))
     for future in as_completed(futures) if futures else ():
         result = future.result()
         counts.append(result)

@@ -5,13 +5,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dangjian.publish import list_versions
-from flows.release import batches, release_flow, reporting_progress
-
-
-def test_batches():
-    assert batches(list("abcde"), 2) == [["a", "b"], ["c", "d"], ["e"]]
-    with pytest.raises(ValueError):
-        batches(["a"], 0)
+from flows.release import release_flow, reporting_progress
 
 
 def test_release_flow_end_to_end(prefect_harness, raw_copy, tmp_path):
