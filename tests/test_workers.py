@@ -8,19 +8,24 @@ def test_warm_up_runs_the_extraction_stack():
     # In the fork server a failing warm-up is swallowed (workers would only start cold): here
     # it must not fail.
     warm_up()
-    assert "jieba" in sys.modules and "dangjian.meaning" in sys.modules
+    # the whole path of a batch: extraction, validation, Parquet parts and the SQLite cache
+    for module in ("jieba", "dangjian.meaning", "pyarrow.parquet", "sqlite3"):
+        assert module in sys.modules, module
 
 
-def _worker_state() -> tuple[bool, bool]:
-    return "prefect" in sys.modules, "dangjian.meaning" in sys.modules
+def _worker_state() -> tuple[bool, bool, int]:
+    import gc
+
+    return "prefect" in sys.modules, "dangjian.meaning" in sys.modules, gc.get_freeze_count()
 
 
 def test_workers_start_warm_and_without_prefect():
     with workers.pool(1) as pool:
-        has_prefect, warm = pool.submit(_worker_state).result(timeout=300)
+        has_prefect, warm, frozen = pool.submit(_worker_state).result(timeout=300)
     assert not has_prefect
     if workers.context().get_start_method() == "forkserver":
         assert warm  # forked from the server that imported the extraction stack
+        assert frozen > 100_000  # its objects are out of the collector's reach, so stay shared
 
 
 def test_a_batch_in_a_worker_gives_the_rows_of_a_batch_in_process(tmp_path):
