@@ -1,10 +1,15 @@
-"""Per-document extraction results, kept between runs so a night's run re-reads only what changed.
+"""Extraction results kept between runs, so a night's run re-reads only what changed.
 
-A result is keyed by the document's sha256, its file name and its metadata row, under a folder
-named for the rules' fingerprint: the extractor version together with a hash of the code and data
-that decide what rows come out (rules, gazetteer, lexicon, catalog, table models) and the
-versions of the libraries they lean on. Changing any of them starts a new, empty cache, so a
-stale row can never be served.
+The validated Parquet parts of every staged batch are kept, under a key over its files' names,
+bytes and metadata. A batch whose key is known is linked in whole; in a batch with a changed
+file, each other document's rows are taken from the kept batch that last held it: an index maps
+a document's key (its sha256, file name and metadata row) to that batch. The parts are the only
+copy of the rows, so keeping a batch costs a file copy, not a serialisation of its rows.
+
+All of it lives under a folder named for the rules' fingerprint: the extractor version together
+with a hash of the code and data that decide what rows come out (rules, gazetteer, lexicon,
+catalog, table models) and the versions of the libraries they lean on. Changing any of them
+starts a new, empty cache, so a stale row can never be served.
 """
 from __future__ import annotations
 
@@ -20,6 +25,10 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import Any, Iterator
 
+import pyarrow
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
 from dangjian import EXTRACTOR_VERSION
 
 #: The cache's folder in an output folder.
@@ -31,6 +40,8 @@ SQLITE_TIMEOUT = 120.0
 #: Keys per SELECT, under SQLite's limit of bound variables.
 SQLITE_VARIABLES = 500
 TABLE_PARTS = ("documents", "metrics", "rejected", "quarantine")
+#: The parts that hold rows of a document that was read.
+DOCUMENT_PARTS = ("documents", "metrics", "quarantine")
 #: Modules and data whose content decides the rows of a document.
 RULE_SOURCES = ("decode.py", "text.py", "numerals.py", "extract.py", "meaning.py", "places.py",
                 "documents.py", "pipeline.py", "staging.py", "corpus.py", "data/adcodes.csv",
@@ -59,23 +70,10 @@ def _sha256_file(path: str) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def _payload(document: dict[str, Any], metrics: list[dict[str, Any]]) -> str:
-    """A document's rows as JSON, the metric rows as lists under one list of column names:
-    less to write and parse than a name per value."""
-    columns = list(metrics[0]) if metrics else []
-    # Rows built by one function share their key order: their values are then the list.
-    rows = [list(row.values()) if list(row) == columns else [row.get(c) for c in columns]
-            for row in metrics]
-    return json.dumps({"document": document, "columns": columns, "rows": rows},
-                      ensure_ascii=False, default=str, check_circular=False)
-
-
 class ExtractionCache:
-    """Documents rows and metric rows by document, in one SQLite file under ``root``, and the
-    validated parts of whole batches.
+    """The validated parts of staged batches under ``root``, and an index (one SQLite file) of
+    the batch that holds each document's rows.
 
-    SQLite rather than a file per document: a batch reads and writes its documents in one
-    statement each, where tens of thousands of small files cost more to create than to extract.
     The cache is an optimisation: any error reading or writing it counts as a miss, never as a
     failed run.
     """
@@ -99,49 +97,47 @@ class ExtractionCache:
         try:
             # WAL: worker processes read while another writes its batch.
             con.execute("PRAGMA journal_mode=WAL")
-            # No fsync: a cache that a crash of the machine leaves broken is discarded (see
-            # put_many), and waiting for the disk on every batch costs more than extracting.
+            # No fsync: an index that a crash of the machine leaves broken is discarded (see
+            # remember), and waiting for the disk on every batch costs more than extracting.
             con.execute("PRAGMA synchronous=OFF")
-            con.execute("CREATE TABLE IF NOT EXISTS results "
-                        "(key TEXT PRIMARY KEY, payload TEXT NOT NULL) WITHOUT ROWID")
+            con.execute("CREATE TABLE IF NOT EXISTS located "
+                        "(key TEXT PRIMARY KEY, batch TEXT NOT NULL) WITHOUT ROWID")
             yield con
         finally:
             con.close()
 
-    def get_many(self, keys: list[str]) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
-        """The cached rows of those keys that are in the cache."""
+    def locate(self, keys: list[str]) -> dict[str, str]:
+        """The kept batch that holds the rows of each of ``keys`` that is in the index."""
         if not keys or not self.database.is_file():
             return {}
-        found: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+        found: dict[str, str] = {}
         try:
             with self._connect() as con:
                 for start in range(0, len(keys), SQLITE_VARIABLES):
                     chunk = keys[start:start + SQLITE_VARIABLES]
                     marks = ",".join("?" * len(chunk))
-                    for key, payload in con.execute(
-                            f"SELECT key, payload FROM results WHERE key IN ({marks})", chunk):
-                        entry = json.loads(payload)
-                        columns = entry["columns"]
-                        found[key] = entry["document"], [dict(zip(columns, row))
-                                                         for row in entry["rows"]]
-        except (sqlite3.Error, OSError, ValueError, KeyError):
+                    found.update(con.execute(
+                        f"SELECT key, batch FROM located WHERE key IN ({marks})", chunk))
+        except (sqlite3.Error, OSError):
             return {}
         return found
 
-    def put_many(self, entries: list[tuple[str, dict[str, Any], list[dict[str, Any]]]]) -> None:
-        """Store (key, documents row, metric rows) entries in one transaction."""
-        if not entries:
+    def remember(self, keys: list[str], batch: str, retry: bool = True) -> None:
+        """Record that kept batch ``batch`` holds the rows of the documents ``keys``."""
+        if not keys:
             return
-        rows = [(key, _payload(document, metrics)) for key, document, metrics in entries]
         try:
             with self._connect() as con:
                 con.execute("BEGIN IMMEDIATE")
-                con.executemany("INSERT OR REPLACE INTO results VALUES (?, ?)", rows)
+                con.executemany("INSERT OR REPLACE INTO located VALUES (?, ?)",
+                                [(key, batch) for key in keys])
                 con.execute("COMMIT")
         except sqlite3.OperationalError:
-            pass  # busy or read-only: not kept, the next run extracts these documents again
+            pass  # busy or read-only: these documents are extracted again next time
         except sqlite3.DatabaseError:
-            self._discard()  # not a database (any more): the next run starts a new one
+            self._discard()  # not a database (any more): start a new one
+            if retry:
+                self.remember(keys, batch, retry=False)
         except OSError:
             pass
 
@@ -149,8 +145,20 @@ class ExtractionCache:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{self.database}{suffix}").unlink(missing_ok=True)
 
-    def get(self, key: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
-        return self.get_many([key]).get(key)
+    def document_rows(self, batch: str, source_files: set[str]) -> dict[str, pyarrow.Table] | None:
+        """The rows of ``source_files`` in kept batch ``batch``, by table (documents, metrics
+        and quarantine: a kept document was read, so it has no rejected row); None when the
+        batch is gone or unreadable."""
+        folder = self._batch_folder(batch)
+        wanted = pyarrow.array(sorted(source_files), pyarrow.string())
+        rows: dict[str, pyarrow.Table] = {}
+        try:
+            for part in DOCUMENT_PARTS:
+                table = pq.read_table(folder / f"{part}.parquet")
+                rows[part] = table.filter(pc.is_in(table["source_file"], value_set=wanted))
+        except (OSError, pyarrow.ArrowException):
+            return None
+        return rows
 
     # A batch's validated parts, for runs in which none of its files changed.
 

@@ -92,46 +92,45 @@ def metric_row(doc: RawDocument, m: Mention) -> dict[str, Any]:
     }
 
 
-def process_batch(raw_dir: Path, source_files: list[str], metadata: dict[str, dict[str, str]],
-                  cache: ExtractionCache | None = None) -> BatchResult:
-    """Rows for a batch of corpus files; a file that cannot be read becomes a rejected row.
-
-    With a cache, a document whose bytes, name and metadata were seen by the same rules is not
-    extracted again.
-    """
+def process_batch(raw_dir: Path, source_files: list[str],
+                  metadata: dict[str, dict[str, str]]) -> BatchResult:
+    """Rows for a batch of corpus files; a file that cannot be read becomes a rejected row."""
     result = BatchResult()
+    read = _read_batch(raw_dir, source_files, metadata, result)
+    _extract_into(result, [(item, meta) for item, meta in read])
+    return result
+
+
+def _read_batch(raw_dir: Path, source_files: list[str], metadata: dict[str, dict[str, str]],
+                result: BatchResult) -> list[tuple[RawDocument, dict[str, str] | None]]:
+    """The batch's documents with their metadata rows; unreadable files go to ``result``."""
     root = Path(raw_dir).resolve()
-    read: list[tuple[RawDocument, dict[str, str] | None, str]] = []
+    read: list[tuple[RawDocument, dict[str, str] | None]] = []
     for source_file in source_files:
         item = read_document(raw_dir, source_file, root=root)
         if isinstance(item, Rejection):
             result.rejected.append(item.as_row())
             continue
-        meta = metadata.get(source_file) or metadata.get(Path(source_file).name)
-        read.append((item, meta, cache.key(item.doc_id, source_file, meta) if cache else ""))
-    hits = cache.get_many([key for _, _, key in read]) if cache else {}
-    kept: list[tuple[str, dict[str, Any], list[dict[str, Any]]]] = []
-    for item, meta, key in read:
-        if key in hits:
-            doc_row, rows = hits[key]
-            doc_row["published"] = pd.Timestamp(doc_row["published"]) if doc_row["published"] else None
-            result.cached += 1
-        else:
-            try:
-                doc_row, mentions = document_rows(item, meta)
-            except Exception as exc:  # a rule bug must cost one file, not the run
-                result.rejected.append(Rejection(
-                    item.source_file, item.doc_id, len(item.text.encode("utf-8")),
-                    f"extraction_failed: {type(exc).__name__}: {exc}").as_row())
-                continue
-            rows = [metric_row(item, m) for m in mentions]
-            if cache:
-                kept.append((key, {**doc_row, "published": _jsonable(doc_row["published"])}, rows))
+        read.append((item, metadata.get(source_file) or metadata.get(Path(source_file).name)))
+    return read
+
+
+def _extract_into(result: BatchResult,
+                  read: list[tuple[RawDocument, dict[str, str] | None]]) -> list[RawDocument]:
+    """Extract ``read`` into ``result``; the documents that gave rows."""
+    done: list[RawDocument] = []
+    for item, meta in read:
+        try:
+            doc_row, mentions = document_rows(item, meta)
+        except Exception as exc:  # a rule bug must cost one file, not the run
+            result.rejected.append(Rejection(
+                item.source_file, item.doc_id, len(item.text.encode("utf-8")),
+                f"extraction_failed: {type(exc).__name__}: {exc}").as_row())
+            continue
         result.documents.append(doc_row)
-        result.metrics.extend(rows)
-    if cache:
-        cache.put_many(kept)
-    return result
+        result.metrics.extend(metric_row(item, m) for m in mentions)
+        done.append(item)
+    return done
 
 
 def frame(table: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -222,7 +221,9 @@ def stage_batch(raw_dir: Path, source_files: list[str], index: int, workdir: Pat
     """Process a batch, validate its rows and write them as parts ``index`` of the run's tables.
 
     With a cache, a batch whose files, bytes and metadata are all as in an earlier run reuses
-    that run's validated parts without reading a document again. ``digests`` are the files'
+    that run's validated parts without reading a document again; otherwise each document seen
+    before under the same name and metadata takes its validated rows from the kept batch that
+    holds them, and only the others are extracted and validated. ``digests`` are the files'
     sha256 when the caller has them: the batch's key then reads no file.
     """
     from dangjian.staging import write_part
@@ -231,31 +232,70 @@ def stage_batch(raw_dir: Path, source_files: list[str], index: int, workdir: Pat
     reused = reuse_batch(source_files, index, workdir, cache, key)
     if reused is not None:
         return reused
-    result = process_batch(raw_dir, source_files, metadata, cache)
+    result = BatchResult()
+    read = _read_batch(raw_dir, source_files, metadata, result)
+    keys = {item.source_file: cache.key(item.doc_id, item.source_file, meta)
+            for item, meta in read} if cache else {}
+    kept = _kept_rows(cache, keys) if cache else {}
+    result.cached = len({f for f in keys if f in kept.get("files", ())})
+    fresh = [(item, meta) for item, meta in read if item.source_file not in kept.get("files", ())]
+    _extract_into(result, fresh)
+    tables = kept.get("tables", {})
     quarantine: list[dict[str, Any]] = []
     rows = {}
     for table in ("documents", "metrics", "rejected"):
         good, bad = validate(table, frame(table, getattr(result, table)))
         quarantine += bad
-        rows[table] = write_part(workdir, table, index, good)
+        rows[table] = write_part(workdir, table, index, good, tables.get(table))
     checked, _ = validate("quarantine", frame("quarantine", quarantine))
-    write_part(workdir, "quarantine", index, checked)
-    reasons = tuple(sorted({f"{q['table']}: {q['reason']}" for q in quarantine}))
+    n_quarantined = write_part(workdir, "quarantine", index, checked, tables.get("quarantine"))
+    reasons = {f"{q['table']}: {q['reason']}" for q in quarantine}
+    if "quarantine" in tables:
+        reasons.update(f"{t}: {r}" for t, r in zip(tables["quarantine"]["table"].to_pylist(),
+                                                     tables["quarantine"]["reason"].to_pylist()))
     counts = BatchCounts(len(source_files), rows["documents"], rows["metrics"], rows["rejected"],
-                         len(quarantine), reasons, result.cached)
-    if cache and key and (digests is None or _as_read(result) == {f: digests.get(f)
-                                                                   for f in source_files}):
+                         n_quarantined, tuple(sorted(reasons)), result.cached)
+    if cache and key and (digests is None or _as_read(result, read) == {f: digests.get(f)
+                                                                       for f in source_files}):
         # Kept under a key from the caller's digests only if the files were read with those
         # bytes: a file that changed in between must not leave its new rows under its old key.
         cache.keep_batch(key, workdir, index, {**counts.__dict__, "cached": 0})
+        rejected = {r["source_file"] for r in result.rejected}
+        cache.remember([k for f, k in keys.items() if f not in rejected], key)
     return counts
 
 
-def _as_read(result: BatchResult) -> dict[str, str | None]:
-    """The sha256 of each file of a processed batch, as it was read."""
-    read = {d["source_file"]: d["doc_id"] for d in result.documents}
-    read.update((r["source_file"], r["sha256"]) for r in result.rejected)
-    return read
+def _kept_rows(cache: ExtractionCache, keys: dict[str, str]) -> dict[str, Any]:
+    """The validated rows kept for the documents ``keys`` (file name → document key) that the
+    cache holds: ``{"files": names served, "tables": {table: Arrow rows}}``."""
+    located = cache.locate(list(keys.values()))
+    by_batch: dict[str, set[str]] = {}
+    for name, key in keys.items():
+        if key in located:
+            by_batch.setdefault(located[key], set()).add(name)
+    files: set[str] = set()
+    parts: dict[str, list[Any]] = {}
+    for batch, names in sorted(by_batch.items()):
+        found = cache.document_rows(batch, names)
+        if found is None or set(found["documents"]["source_file"].to_pylist()) != names:
+            continue  # the kept batch is gone or does not hold them all: extract them again
+        files |= names
+        for table, rows in found.items():
+            parts.setdefault(table, []).append(rows)
+    if not files:
+        return {}
+    import pyarrow
+
+    return {"files": files,
+            "tables": {table: pyarrow.concat_tables(rows) for table, rows in parts.items()}}
+
+
+def _as_read(result: BatchResult,
+             read: list[tuple[RawDocument, dict[str, str] | None]]) -> dict[str, str | None]:
+    """The sha256 of each file of a staged batch, as it was read."""
+    seen: dict[str, str | None] = {item.source_file: item.doc_id for item, _ in read}
+    seen.update((r["source_file"], r["sha256"]) for r in result.rejected)
+    return seen
 
 
 @lru_cache(maxsize=4)

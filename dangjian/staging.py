@@ -75,14 +75,26 @@ def to_arrow(table: str, df: pd.DataFrame) -> pyarrow.Table:
     return arrow.replace_schema_metadata({"dangjian.table": table})
 
 
-def write_part(workdir: Path, table: str, index: int, df: pd.DataFrame) -> int:
-    """Write one batch's rows of a table; returns the number of rows."""
+def write_part(workdir: Path, table: str, index: int, df: pd.DataFrame,
+               kept: pyarrow.Table | None = None) -> int:
+    """Write one batch's rows of a table, with ``kept`` rows (validated in an earlier run, in
+    the table's schema) among them; returns the number of rows."""
     folder = Path(workdir) / table
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{index:08d}.tmp"
-    pq.write_table(to_arrow(table, df), tmp, **WRITER_OPTIONS)
+    rows = to_arrow(table, df)
+    if kept is not None and kept.num_rows:
+        rows = _sorted(table, pyarrow.concat_tables([rows, kept.cast(rows.schema)]))
+    pq.write_table(rows, tmp, **WRITER_OPTIONS)
     os.replace(tmp, folder / f"{index:08d}.parquet")
-    return len(df)
+    return rows.num_rows
+
+
+def _sorted(table: str, rows: pyarrow.Table) -> pyarrow.Table:
+    """Rows in the order of :func:`to_arrow` (stable, missing values first); strings compare
+    by their UTF-8 bytes, which is the order of their code points, as in Python."""
+    keys = [(k, "ascending", "at_start") for k in SORT_KEYS[table] if k in rows.column_names]
+    return rows.sort_by(keys)
 
 
 def parts(workdir: Path, table: str) -> list[Path]:
@@ -101,13 +113,16 @@ def assemble(table: str, sources: list[Path], target: Path) -> tuple[int, str, i
             pending_rows += part.num_rows
             while pending_rows >= ROW_GROUP_ROWS:
                 merged = pyarrow.concat_tables(pending)
-                writer.write_table(merged.slice(0, ROW_GROUP_ROWS), row_group_size=ROW_GROUP_ROWS)
+                # One contiguous chunk per row group: the writer cuts pages and gives up on a
+                # dictionary at chunk boundaries too, and these must not depend on the batches.
+                writer.write_table(merged.slice(0, ROW_GROUP_ROWS).combine_chunks(),
+                                   row_group_size=ROW_GROUP_ROWS)
                 rest = merged.slice(ROW_GROUP_ROWS)
                 pending, pending_rows = [rest], rest.num_rows
                 rows += ROW_GROUP_ROWS
         if pending_rows or rows == 0:
             merged = pyarrow.concat_tables(pending) if pending else schema.empty_table()
-            writer.write_table(merged, row_group_size=ROW_GROUP_ROWS)
+            writer.write_table(merged.combine_chunks(), row_group_size=ROW_GROUP_ROWS)
             rows += merged.num_rows
     return rows, file_sha256(target), target.stat().st_size
 

@@ -62,7 +62,7 @@ def cmd_release(args: argparse.Namespace) -> int:
 
     from dangjian.lock import LockTimeout
     from flows.release import QuarantineError, release_flow, reporting_progress
-    from flows.runners import plan
+    from flows.runners import plan, without_heartbeat
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
     if args.task_runner != "dask":
@@ -79,7 +79,7 @@ def cmd_release(args: argparse.Namespace) -> int:
             bar.update(task_id, completed=done, total=total)
 
         try:
-            with reporting_progress(progress):
+            with reporting_progress(progress), without_heartbeat():
                 summary = flow(raw_dir=args.raw, output_dir=args.output, batch_size=args.batch_size,
                                strict=args.strict, cache=not args.no_cache,
                                processes=run_plan.processes)

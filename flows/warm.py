@@ -24,6 +24,8 @@ from prefect.flow_engine import run_flow
 from prefect.states import Pending
 from prefect.utilities.engine import propose_state_sync
 
+from flows.runners import without_heartbeat
+
 logger = logging.getLogger("dangjian.serve")
 POLL_SECONDS = 5.0
 
@@ -56,8 +58,9 @@ def serve_warm(flow: Flow[..., Any], *, name: str, cron: str | None = None,
                 if not claimed.is_pending():
                     continue  # taken by another process, or cancelled meanwhile
                 try:
-                    run_flow(flow, flow_run=flow_run, parameters=flow_run.parameters,
-                             return_type="state")
+                    with without_heartbeat():
+                        run_flow(flow, flow_run=flow_run, parameters=flow_run.parameters,
+                                 return_type="state")
                 except Exception:  # noqa: BLE001 - the engine records the failure; keep serving
                     logger.exception("flow run %s failed", flow_run.name)
                 done += 1

@@ -1,6 +1,11 @@
+import pyarrow.parquet as pq
+
 import dangjian.cache as cache_module
+import dangjian.pipeline as pipeline
 from dangjian.cache import ExtractionCache, rules_fingerprint
-from dangjian.pipeline import process_batch
+from dangjian.pipeline import stage_batch
+
+TABLES = ("documents", "metrics", "rejected", "quarantine")
 
 
 def _corpus(tmp_path, n=4):
@@ -11,46 +16,102 @@ def _corpus(tmp_path, n=4):
     return raw, sorted(p.name for p in raw.iterdir())
 
 
-def test_second_run_reads_everything_from_the_cache(tmp_path):
+def _parts(workdir, index=0):
+    return {t: (workdir / t / f"{index:08d}.parquet").read_bytes() for t in TABLES}
+
+
+def _counting(monkeypatch):
+    """The files extracted from here on."""
+    extracted = []
+    real = pipeline.document_rows
+    monkeypatch.setattr(pipeline, "document_rows",
+                        lambda doc, meta: extracted.append(doc.source_file) or real(doc, meta))
+    return extracted
+
+
+def test_a_second_run_extracts_nothing(tmp_path, monkeypatch):
     raw, files = _corpus(tmp_path)
     cache = ExtractionCache(tmp_path / "cache")
-    first = process_batch(raw, files, {}, cache)
-    second = process_batch(raw, files, {}, cache)
-    assert first.cached == 0 and second.cached == len(files)
-    assert second.metrics == first.metrics
-    assert [d["doc_id"] for d in second.documents] == [d["doc_id"] for d in first.documents]
+    first = stage_batch(raw, files, 0, tmp_path / "w1", {}, cache)
+    extracted = _counting(monkeypatch)
+    second = stage_batch(raw, files, 0, tmp_path / "w2", {}, cache)
+    assert extracted == [] and first.cached == 0 and second.cached == len(files)
+    assert _parts(tmp_path / "w2") == _parts(tmp_path / "w1")
 
 
 def test_only_the_changed_file_is_extracted_again(tmp_path, monkeypatch):
     raw, files = _corpus(tmp_path)
     cache = ExtractionCache(tmp_path / "cache")
-    process_batch(raw, files, {}, cache)
+    stage_batch(raw, files, 0, tmp_path / "w1", {}, cache)
     (raw / "2.txt").write_text("全市共有党员9万名。", encoding="utf-8")
-    extracted = []
-    import dangjian.pipeline as pipeline
+    extracted = _counting(monkeypatch)
+    counts = stage_batch(raw, files, 0, tmp_path / "w2", {}, cache)
+    assert extracted == ["2.txt"] and counts.cached == len(files) - 1
+    # The kept rows of the others and the new rows make the parts a fresh run would make.
+    stage_batch(raw, files, 0, tmp_path / "fresh", {}, None)
+    assert _parts(tmp_path / "w2") == _parts(tmp_path / "fresh")
+    metrics = pq.read_table(tmp_path / "w2" / "metrics" / "00000000.parquet").to_pylist()
+    assert [m["value"] for m in metrics if m["source_file"] == "2.txt"] == [90000.0]
 
-    real = pipeline.document_rows
-    monkeypatch.setattr(pipeline, "document_rows",
-                        lambda doc, meta: extracted.append(doc.source_file) or real(doc, meta))
-    result = process_batch(raw, files, {}, cache)
-    assert extracted == ["2.txt"] and result.cached == len(files) - 1
-    assert [m["value"] for m in result.metrics if m["source_file"] == "2.txt"] == [90000.0]
+
+def test_kept_quarantine_rows_follow_their_document(tmp_path, monkeypatch):
+    raw, files = _corpus(tmp_path)
+    real = pipeline.metric_row
+
+    def broken(doc, m):  # a rule that gives 1.txt a row its table refuses
+        row = real(doc, m)
+        return {**row, "value": -1.0} if doc.source_file == "1.txt" else row
+
+    monkeypatch.setattr(pipeline, "metric_row", broken)
+    cache = ExtractionCache(tmp_path / "cache")
+    first = stage_batch(raw, files, 0, tmp_path / "w1", {}, cache)
+    assert first.quarantined > 0
+    (raw / "3.txt").write_text("全市共有党员7万名。", encoding="utf-8")
+    again = stage_batch(raw, files, 0, tmp_path / "w2", {}, cache)
+    fresh = stage_batch(raw, files, 0, tmp_path / "fresh", {}, None)
+    assert again.cached == len(files) - 1
+    assert (again.quarantined, again.quarantine_reasons) == (fresh.quarantined,
+                                                             fresh.quarantine_reasons)
+    assert _parts(tmp_path / "w2") == _parts(tmp_path / "fresh")
 
 
 def test_metadata_change_invalidates_that_document(tmp_path):
     raw, files = _corpus(tmp_path)
     cache = ExtractionCache(tmp_path / "cache")
-    process_batch(raw, files, {}, cache)
-    result = process_batch(raw, files, {"1.txt": {"publisher": "某报"}}, cache)
-    assert result.cached == len(files) - 1
+    stage_batch(raw, files, 0, tmp_path / "w1", {}, cache)
+    counts = stage_batch(raw, files, 0, tmp_path / "w2", {"1.txt": {"publisher": "某报"}}, cache)
+    assert counts.cached == len(files) - 1
+
+
+def test_a_document_moved_to_another_batch_keeps_its_rows(tmp_path, monkeypatch):
+    raw, files = _corpus(tmp_path, n=6)
+    cache = ExtractionCache(tmp_path / "cache")
+    stage_batch(raw, files[:3], 0, tmp_path / "w1", {}, cache)
+    stage_batch(raw, files[3:], 1, tmp_path / "w1", {}, cache)
+    extracted = _counting(monkeypatch)
+    counts = stage_batch(raw, files[2:5], 0, tmp_path / "w2", {}, cache)  # from both batches
+    assert extracted == [] and counts.cached == 3
+
+
+def test_a_lost_kept_batch_means_extracting_again(tmp_path, monkeypatch):
+    import shutil
+
+    raw, files = _corpus(tmp_path)
+    cache = ExtractionCache(tmp_path / "cache")
+    stage_batch(raw, files, 0, tmp_path / "w1", {}, cache)
+    shutil.rmtree(cache.folder / "batches")
+    (raw / "0.txt").write_text("全市共有党员5万名。", encoding="utf-8")
+    extracted = _counting(monkeypatch)
+    counts = stage_batch(raw, files, 0, tmp_path / "w2", {}, cache)
+    assert sorted(extracted) == files and counts.cached == 0
 
 
 def test_new_rules_start_a_new_cache(tmp_path, monkeypatch):
     raw, files = _corpus(tmp_path)
-    process_batch(raw, files, {}, ExtractionCache(tmp_path / "cache"))
+    stage_batch(raw, files, 0, tmp_path / "w1", {}, ExtractionCache(tmp_path / "cache"))
     monkeypatch.setattr(cache_module, "rules_fingerprint", lambda: "f" * 64)
     fresh = ExtractionCache(tmp_path / "cache")
-    assert process_batch(raw, files, {}, fresh).cached == 0
+    assert stage_batch(raw, files, 0, tmp_path / "w2", {}, fresh).cached == 0
     fresh.prune()
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [fresh.folder.name]
 
@@ -66,8 +127,6 @@ def test_fingerprint_follows_the_extractor_version(monkeypatch):
 
 
 def test_unchanged_batches_reuse_their_validated_parts(tmp_path):
-    from dangjian.pipeline import stage_batch
-
     raw, files = _corpus(tmp_path, n=6)
     cache = ExtractionCache(tmp_path / "cache")
     first, second = tmp_path / "w1", tmp_path / "w2"
@@ -76,10 +135,8 @@ def test_unchanged_batches_reuse_their_validated_parts(tmp_path):
     b = [stage_batch(raw, files[i:i + 3], i // 3, second, {}, cache) for i in (0, 3)]
     assert [c.cached for c in a] == [0, 0]
     assert b[0].cached == 3 and b[0].metrics == a[0].metrics  # whole batch reused
-    assert b[1].cached == 2  # the changed batch: two documents from the document cache
-    for table in ("documents", "metrics", "rejected", "quarantine"):
-        assert (first / table / "00000000.parquet").read_bytes() == \
-            (second / table / "00000000.parquet").read_bytes()
+    assert b[1].cached == 2  # the changed batch: two documents from their kept batch
+    assert _parts(first) == _parts(second)
 
 
 def test_batch_key_from_known_digests_equals_the_key_that_reads_the_files(tmp_path):
@@ -93,30 +150,30 @@ def test_batch_key_from_known_digests_equals_the_key_that_reads_the_files(tmp_pa
     assert cache.batch_key(raw, [*files, "gone.txt"], {}) is None
 
 
-def test_many_documents_are_read_and_written_in_one_go(tmp_path):
+def test_many_documents_are_located_in_one_go(tmp_path):
     cache = ExtractionCache(tmp_path / "cache")
-    entries = [(f"k{i}", {"doc_id": str(i)}, [{"value": float(i)}]) for i in range(1200)]
-    cache.put_many(entries)
-    found = cache.get_many([key for key, _, _ in entries] + ["missing"])
+    cache.remember([f"k{i}" for i in range(1200)], "b1")
+    cache.remember(["k7"], "b2")
+    found = cache.locate([f"k{i}" for i in range(1200)] + ["missing"])
     assert len(found) == 1200 and "missing" not in found
-    assert found["k1199"] == ({"doc_id": "1199"}, [{"value": 1199.0}])
-    assert ExtractionCache(tmp_path / "cache").get("k7") == ({"doc_id": "7"}, [{"value": 7.0}])
+    assert found["k1199"] == "b1" and found["k7"] == "b2"
 
 
-def test_an_unreadable_cache_is_a_miss_not_a_failed_run(tmp_path):
+def test_an_unreadable_index_is_a_miss_not_a_failed_run(tmp_path):
     raw, files = _corpus(tmp_path)
     cache = ExtractionCache(tmp_path / "cache")
-    first = process_batch(raw, files, {}, cache)
+    stage_batch(raw, files, 0, tmp_path / "w1", {}, cache)
     cache.database.write_bytes(b"not a database" * 100)
-    again = process_batch(raw, files, {}, cache)
-    assert again.cached == 0 and again.metrics == first.metrics
-    assert process_batch(raw, files, {}, cache).cached == 0  # the broken file was dropped...
-    assert process_batch(raw, files, {}, cache).cached == len(files)  # ...and a new one kept
+    (raw / "0.txt").write_text("全市共有党员5万名。", encoding="utf-8")
+    again = stage_batch(raw, files, 0, tmp_path / "w2", {}, cache)
+    assert again.cached == 0 and again.documents == len(files)
+    # The broken index was replaced by one that holds the batch just staged.
+    (raw / "0.txt").write_text("全市共有党员6万名。", encoding="utf-8")
+    assert stage_batch(raw, files, 0, tmp_path / "w3", {}, cache).cached == len(files) - 1
 
 
 def test_a_batch_read_with_other_bytes_than_its_digests_is_not_kept(tmp_path):
     from dangjian.corpus import file_digests
-    from dangjian.pipeline import stage_batch
 
     raw, files = _corpus(tmp_path, n=3)
     cache = ExtractionCache(tmp_path / "cache")
