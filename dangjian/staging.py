@@ -35,7 +35,9 @@ SORT_KEYS = {
     "rejected": ["source_file"],
     "changes": ["source_file", "char_start", "metric_id", "change"],
 }
-WRITER_OPTIONS = {"compression": "zstd", "use_dictionary": True, "write_statistics": True}
+#: zstd at level 1: the same size as the default level here, and a fifth less time to write.
+WRITER_OPTIONS = {"compression": "zstd", "compression_level": 1, "use_dictionary": True,
+                  "write_statistics": True}
 
 
 def new_workdir(output: Path) -> Path:
