@@ -15,7 +15,7 @@ import hashlib
 
 #: A run of names with no boundary is cut every this many times the chosen size, which bounds
 #: a batch's memory; only a change within such a run moves the cuts after it, up to the run's end.
-MAX_FACTOR = 3
+MAX_FACTOR = 2
 
 
 def batches(files: list[str], size: int) -> list[list[str]]:

@@ -122,6 +122,9 @@ def assemble(table: str, sources: list[Path], target: Path) -> tuple[int, str, i
                 rest = merged.slice(ROW_GROUP_ROWS)
                 pending, pending_rows = [rest], rest.num_rows
                 rows += ROW_GROUP_ROWS
+                # The allocator keeps what it freed; a large table would otherwise hold each
+                # row group's copy and memory would grow with the corpus.
+                pyarrow.default_memory_pool().release_unused()
         if pending_rows or rows == 0:
             merged = pyarrow.concat_tables(pending) if pending else schema.empty_table()
             writer.write_table(merged.combine_chunks(), row_group_size=ROW_GROUP_ROWS)
