@@ -236,17 +236,20 @@ def stage_batch(raw_dir: Path, source_files: list[str], index: int, workdir: Pat
     read = _read_batch(raw_dir, source_files, metadata, result)
     keys = {item.source_file: cache.key(item.doc_id, item.source_file, meta)
             for item, meta in read} if cache else {}
-    kept = _kept_rows(cache, keys) if cache else {}
-    result.cached = len({f for f in keys if f in kept.get("files", ())})
-    fresh = [(item, meta) for item, meta in read if item.source_file not in kept.get("files", ())]
-    _extract_into(result, fresh)
-    tables = kept.get("tables", {})
+    kept = _kept_rows(cache, keys) if cache else KeptRows()
+    result.cached = len(kept.files)
+    _extract_into(result, [(item, meta) for item, meta in read
+                           if item.source_file not in kept.files])
+    tables = kept.tables
     quarantine: list[dict[str, Any]] = []
     rows = {}
+    with_row: set[str] = set(kept.files)  # the files with a documents row in the part
     for table in ("documents", "metrics", "rejected"):
         good, bad = validate(table, frame(table, getattr(result, table)))
         quarantine += bad
         rows[table] = write_part(workdir, table, index, good, tables.get(table))
+        if table == "documents":
+            with_row.update(good["source_file"])
     checked, _ = validate("quarantine", frame("quarantine", quarantine))
     n_quarantined = write_part(workdir, "quarantine", index, checked, tables.get("quarantine"))
     reasons = {f"{q['table']}: {q['reason']}" for q in quarantine}
@@ -260,34 +263,47 @@ def stage_batch(raw_dir: Path, source_files: list[str], index: int, workdir: Pat
         # Kept under a key from the caller's digests only if the files were read with those
         # bytes: a file that changed in between must not leave its new rows under its old key.
         cache.keep_batch(key, workdir, index, {**counts.__dict__, "cached": 0})
-        rejected = {r["source_file"] for r in result.rejected}
-        cache.remember([k for f, k in keys.items() if f not in rejected], key)
+        # Only documents with a documents row are served from a kept batch: not those whose
+        # extraction failed or whose documents row is in quarantine.
+        cache.remember([k for f, k in keys.items() if f in with_row], key)
     return counts
 
 
-def _kept_rows(cache: ExtractionCache, keys: dict[str, str]) -> dict[str, Any]:
-    """The validated rows kept for the documents ``keys`` (file name → document key) that the
-    cache holds: ``{"files": names served, "tables": {table: Arrow rows}}``."""
+@dataclass
+class KeptRows:
+    """Validated rows of documents staged before: the files served and their rows by table."""
+
+    files: set[str] = field(default_factory=set)
+    tables: dict[str, Any] = field(default_factory=dict)  # table → pyarrow.Table
+
+
+def _kept_rows(cache: ExtractionCache, keys: dict[str, str]) -> KeptRows:
+    """The rows kept for the documents ``keys`` (file name → document key) found in the cache;
+    a document whose kept batch is gone, or holds no documents row for it, is not served."""
+    import pyarrow
+    import pyarrow.compute as pc
+
     located = cache.locate(list(keys.values()))
     by_batch: dict[str, set[str]] = {}
     for name, key in keys.items():
         if key in located:
             by_batch.setdefault(located[key], set()).add(name)
-    files: set[str] = set()
+    kept = KeptRows()
     parts: dict[str, list[Any]] = {}
     for batch, names in sorted(by_batch.items()):
         found = cache.document_rows(batch, names)
-        if found is None or set(found["documents"]["source_file"].to_pylist()) != names:
-            continue  # the kept batch is gone or does not hold them all: extract them again
-        files |= names
+        if found is None:
+            continue  # the kept batch is gone or unreadable: extract them again
+        present = set(found["documents"]["source_file"].to_pylist())
+        if present != names:
+            wanted = pyarrow.array(sorted(present), pyarrow.string())
+            found = {t: rows.filter(pc.is_in(rows["source_file"], value_set=wanted))
+                     for t, rows in found.items()}
+        kept.files |= present
         for table, rows in found.items():
             parts.setdefault(table, []).append(rows)
-    if not files:
-        return {}
-    import pyarrow
-
-    return {"files": files,
-            "tables": {table: pyarrow.concat_tables(rows) for table, rows in parts.items()}}
+    kept.tables = {table: pyarrow.concat_tables(rows) for table, rows in parts.items()}
+    return kept
 
 
 def _as_read(result: BatchResult,

@@ -186,3 +186,24 @@ def test_a_batch_read_with_other_bytes_than_its_digests_is_not_kept(tmp_path):
     now = file_digests(raw, files)
     stage_batch(raw, files, 0, tmp_path / "w3", {}, cache, now)
     assert cache.reuse_batch(cache.batch_key(raw, files, {}, now), tmp_path / "w4", 0) is not None
+
+
+def test_a_document_whose_documents_row_failed_is_extracted_again_alone(tmp_path, monkeypatch):
+    raw, files = _corpus(tmp_path)
+    real = pipeline.document_rows
+
+    def broken(doc, meta):  # rules that give 1.txt a documents row its table refuses
+        row, mentions = real(doc, meta)
+        return ({**row, "n_chars": -1} if doc.source_file == "1.txt" else row), mentions
+
+    monkeypatch.setattr(pipeline, "document_rows", broken)
+    cache = ExtractionCache(tmp_path / "cache")
+    assert stage_batch(raw, files, 0, tmp_path / "w1", {}, cache).quarantined > 0
+    (raw / "3.txt").write_text("全市共有党员7万名。", encoding="utf-8")
+    extracted = []
+    monkeypatch.setattr(pipeline, "document_rows",
+                        lambda doc, meta: extracted.append(doc.source_file) or broken(doc, meta))
+    again = stage_batch(raw, files, 0, tmp_path / "w2", {}, cache)
+    assert sorted(extracted) == ["1.txt", "3.txt"] and again.cached == 2
+    fresh = stage_batch(raw, files, 0, tmp_path / "fresh", {}, None)
+    assert _parts(tmp_path / "w2") == _parts(tmp_path / "fresh")
