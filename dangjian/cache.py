@@ -97,9 +97,7 @@ class ExtractionCache:
         try:
             # WAL: worker processes read while another writes its batch.
             con.execute("PRAGMA journal_mode=WAL")
-            # No fsync: an index that a crash of the machine leaves broken is discarded (see
-            # remember), and waiting for the disk on every batch costs more than extracting.
-            con.execute("PRAGMA synchronous=OFF")
+            con.execute("PRAGMA synchronous=NORMAL")
             con.execute("CREATE TABLE IF NOT EXISTS located "
                         "(key TEXT PRIMARY KEY, batch TEXT NOT NULL) WITHOUT ROWID")
             yield con
