@@ -249,15 +249,15 @@ def _add_table(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], se
         # as multisets: pair each alive row with its equal incoming row once (by hash, then in
         # full), end the alive rows left unpaired and insert the incoming ones. At 2.2 million
         # metric rows this takes a third of the time of NOT EXISTS and EXCEPT ALL on whole rows.
-        con.execute(f"CREATE OR REPLACE TEMP TABLE pairs AS SELECT t.rowid AS kept, i.rowid AS came "
-                    f"FROM {rows} t JOIN incoming i ON i.{ROW_HASH} = t.{ROW_HASH}"
+        con.execute("CREATE OR REPLACE TEMP TABLE pairs AS SELECT t.rowid AS kept, "
+                    f"i.rowid AS came FROM {rows} t JOIN incoming i ON i.{ROW_HASH} = t.{ROW_HASH}"
                     + (f" AND {same}" if same else "") + " WHERE t.until_seq IS NULL"
                     + (f" AND t.{in_files}" if in_files else ""))
         con.execute(f"UPDATE {rows} SET until_seq = {seq - 1} WHERE until_seq IS NULL"
                     + (f" AND {in_files}" if in_files else "")
                     + " AND rowid NOT IN (SELECT kept FROM pairs)")
-        con.execute(f"INSERT INTO {rows} ({keyed}, since_seq, until_seq) SELECT {keyed}, {seq}, NULL "
-                    "FROM incoming WHERE rowid NOT IN (SELECT came FROM pairs)")
+        con.execute(f"INSERT INTO {rows} ({keyed}, since_seq, until_seq) SELECT {keyed}, {seq}, "
+                    "NULL FROM incoming WHERE rowid NOT IN (SELECT came FROM pairs)")
         con.execute("DROP TABLE pairs")
     else:
         con.execute(f"UPDATE {rows} SET until_seq = {seq - 1} WHERE rowid IN ("

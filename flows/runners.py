@@ -22,10 +22,11 @@ if TYPE_CHECKING:
 RUNNERS = ("auto", "process", "thread", "dask")
 #: From this many files on, ``auto`` starts worker processes.
 PROCESS_THRESHOLD = 400
-#: Documents per batch task, on average (see dangjian.batching). Each batch costs a Prefect task run and a validation, a cache
-#: write and Parquet parts of its own: at 10,000 documents on two cores, batches of 200 took
-#: 41-45 s end to end and batches of 400 to 1,000 took 34-38 s. A fixed size, not one derived
-#: from the corpus: a growing archive must keep its batch boundaries, or no batch is reused.
+#: Documents per batch task, on average (see dangjian.batching). Each batch costs a Prefect
+#: task run and a validation and Parquet parts of its own: at 10,000 documents on two cores,
+#: batches of 200 took 41-45 s end to end and batches of 400 to 1,000 took 34-38 s. A fixed
+#: size, not one derived from the corpus: a growing archive must keep its batch boundaries, or
+#: no batch is reused.
 DEFAULT_BATCH_SIZE = 500
 
 
