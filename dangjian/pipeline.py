@@ -97,7 +97,7 @@ def process_batch(raw_dir: Path, source_files: list[str],
     """Rows for a batch of corpus files; a file that cannot be read becomes a rejected row."""
     result = BatchResult()
     read = _read_batch(raw_dir, source_files, metadata, result)
-    _extract_into(result, [(item, meta) for item, meta in read])
+    _extract_into(result, read)
     return result
 
 
@@ -116,9 +116,8 @@ def _read_batch(raw_dir: Path, source_files: list[str], metadata: dict[str, dict
 
 
 def _extract_into(result: BatchResult,
-                  read: list[tuple[RawDocument, dict[str, str] | None]]) -> list[RawDocument]:
-    """Extract ``read`` into ``result``; the documents that gave rows."""
-    done: list[RawDocument] = []
+                  read: list[tuple[RawDocument, dict[str, str] | None]]) -> None:
+    """Extract ``read`` into ``result``; a document whose extraction fails is rejected."""
     for item, meta in read:
         try:
             doc_row, mentions = document_rows(item, meta)
@@ -129,8 +128,6 @@ def _extract_into(result: BatchResult,
             continue
         result.documents.append(doc_row)
         result.metrics.extend(metric_row(item, m) for m in mentions)
-        done.append(item)
-    return done
 
 
 def frame(table: str, rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -68,13 +68,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def to_arrow(table: str, df: pd.DataFrame) -> pyarrow.Table:
-    """Rows as an Arrow table in the model's schema, sorted by the table's keys."""
-    keys = [k for k in SORT_KEYS[table] if k in df.columns]
-    ordered = df.sort_values(keys, kind="stable", na_position="first") if len(df) else df
-    arrow = pyarrow.Table.from_pandas(ordered.reset_index(drop=True), schema=arrow_schema(table),
-                                      preserve_index=False)
-    return arrow.replace_schema_metadata({"dangjian.table": table})
+def to_arrow(table: str, df: pd.DataFrame,
+             kept: pyarrow.Table | None = None) -> pyarrow.Table:
+    """Rows as an Arrow table in the model's schema, with ``kept`` rows (already in it) among
+    them, sorted by the table's keys: stable, missing values first, strings by their UTF-8
+    bytes, which is the order of their code points."""
+    rows = pyarrow.Table.from_pandas(df.reset_index(drop=True), schema=arrow_schema(table),
+                                     preserve_index=False)
+    rows = rows.replace_schema_metadata({"dangjian.table": table})  # not pandas' own
+    if kept is not None and kept.num_rows:
+        rows = pyarrow.concat_tables([rows, kept.cast(rows.schema)])
+    keys = [(k, "ascending", "at_start") for k in SORT_KEYS[table] if k in rows.column_names]
+    return rows.sort_by(keys) if rows.num_rows else rows
 
 
 def write_part(workdir: Path, table: str, index: int, df: pd.DataFrame,
@@ -84,19 +89,10 @@ def write_part(workdir: Path, table: str, index: int, df: pd.DataFrame,
     folder = Path(workdir) / table
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{index:08d}.tmp"
-    rows = to_arrow(table, df)
-    if kept is not None and kept.num_rows:
-        rows = _sorted(table, pyarrow.concat_tables([rows, kept.cast(rows.schema)]))
+    rows = to_arrow(table, df, kept)
     pq.write_table(rows, tmp, **WRITER_OPTIONS)
     os.replace(tmp, folder / f"{index:08d}.parquet")
     return rows.num_rows
-
-
-def _sorted(table: str, rows: pyarrow.Table) -> pyarrow.Table:
-    """Rows in the order of :func:`to_arrow` (stable, missing values first); strings compare
-    by their UTF-8 bytes, which is the order of their code points, as in Python."""
-    keys = [(k, "ascending", "at_start") for k in SORT_KEYS[table] if k in rows.column_names]
-    return rows.sort_by(keys)
 
 
 def parts(workdir: Path, table: str) -> list[Path]:
