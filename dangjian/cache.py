@@ -48,8 +48,8 @@ RULE_SOURCES = ("decode.py", "text.py", "numerals.py", "extract.py", "meaning.py
                 "data/lexicon.txt")
 SCHEMA_SOURCES = ("catalog.toml", "catalog.py", "tables.py")
 #: Libraries whose version decides the rows too (segmentation, script conversion, numerals,
-#: decoding, place matching).
-RULE_LIBRARIES = ("jieba", "opencc", "cn2an", "charset-normalizer", "ahocorasick-rs")
+#: decoding, place matching), and the Parquet writer whose kept parts are copied into releases.
+RULE_LIBRARIES = ("jieba", "opencc", "cn2an", "charset-normalizer", "ahocorasick-rs", "pyarrow")
 
 
 @lru_cache(maxsize=1)

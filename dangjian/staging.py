@@ -2,8 +2,11 @@
 
 A run does not hold its corpus in memory: each batch writes its validated rows as Parquet parts
 in the run's work folder (``<output>/.work/<token>/<table>/<batch>.parquet``) and returns only
-counts. Publishing streams the parts, in batch order, into one file per table with row groups of
-a fixed size, so the bytes depend on the rows and never on how the corpus was batched.
+counts. Publishing joins the parts, in batch order, into one file per table by copying their row
+groups as they are encoded (``dangjian.parquet_concat``): a batch's rows are encoded once, when
+it is staged, and a kept batch never again. A table's bytes are therefore those of its parts:
+they depend on the rows and on the batch boundaries (the file names and the batch size), never
+on the order rows were found in, nor on which batches came from the cache.
 """
 from __future__ import annotations
 
@@ -11,21 +14,18 @@ import hashlib
 import os
 import secrets
 import shutil
-from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 import pyarrow
 import pyarrow.parquet as pq
 
+from dangjian.parquet_concat import concatenate
 from schemas.tables import arrow_schema
 
 WORK = ".work"
+#: Rows per row group of a part (a batch is far smaller, unless its documents are huge).
 ROW_GROUP_ROWS = 65536
-#: Parts read ahead of the one being written.
-READ_AHEAD = 4
 #: Batches hold whole documents and run in file order, so sorting each part by these keys sorts
 #: the whole table.
 SORT_KEYS = {
@@ -89,8 +89,10 @@ def write_part(workdir: Path, table: str, index: int, df: pd.DataFrame,
     folder = Path(workdir) / table
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{index:08d}.tmp"
-    rows = to_arrow(table, df, kept)
-    pq.write_table(rows, tmp, **WRITER_OPTIONS)
+    # One contiguous chunk: the writer cuts pages and gives up on a dictionary at chunk
+    # boundaries too, and these must not depend on where the rows came from.
+    rows = to_arrow(table, df, kept).combine_chunks()
+    pq.write_table(rows, tmp, row_group_size=ROW_GROUP_ROWS, **WRITER_OPTIONS)
     os.replace(tmp, folder / f"{index:08d}.parquet")
     return rows.num_rows
 
@@ -100,46 +102,12 @@ def parts(workdir: Path, table: str) -> list[Path]:
 
 
 def assemble(table: str, sources: list[Path], target: Path) -> tuple[int, str, int]:
-    """Stream ``sources`` into ``target`` in order; returns (rows, sha256, bytes)."""
-    schema = arrow_schema(table).with_metadata({"dangjian.table": table})
-    rows = 0
-    with pq.ParquetWriter(target, schema, **WRITER_OPTIONS) as writer:
-        pending: list[pyarrow.Table] = []
-        pending_rows = 0
-        for part in _read_ahead(sources, schema):
-            pending.append(part)
-            pending_rows += part.num_rows
-            while pending_rows >= ROW_GROUP_ROWS:
-                merged = pyarrow.concat_tables(pending)
-                # One contiguous chunk per row group: the writer cuts pages and gives up on a
-                # dictionary at chunk boundaries too, and these must not depend on the batches.
-                writer.write_table(merged.slice(0, ROW_GROUP_ROWS).combine_chunks(),
-                                   row_group_size=ROW_GROUP_ROWS)
-                rest = merged.slice(ROW_GROUP_ROWS)
-                pending, pending_rows = [rest], rest.num_rows
-                rows += ROW_GROUP_ROWS
-                # The allocator keeps what it freed; a large table would otherwise hold each
-                # row group's copy and memory would grow with the corpus.
-                pyarrow.default_memory_pool().release_unused()
-        if pending_rows or rows == 0:
-            merged = pyarrow.concat_tables(pending) if pending else schema.empty_table()
-            writer.write_table(merged.combine_chunks(), row_group_size=ROW_GROUP_ROWS)
-            rows += merged.num_rows
+    """Join the parts ``sources``, in order, into ``target``; returns (rows, sha256, bytes)."""
+    rows = concatenate(sources, target)
+    if rows == 0:  # no part has rows: a file with the schema alone
+        schema = arrow_schema(table).with_metadata({"dangjian.table": table})
+        pq.write_table(schema.empty_table(), target, **WRITER_OPTIONS)
     return rows, file_sha256(target), target.stat().st_size
-
-
-def _read_ahead(sources: list[Path], schema: pyarrow.Schema,
-                window: int = READ_AHEAD) -> Iterator[pyarrow.Table]:
-    """The parts in order, the next few read in threads while the writer compresses: reading
-    and decoding release the GIL. Holds at most ``window`` parts beyond the current one."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        queue: deque[Future[pyarrow.Table]] = deque()
-        for source in sources:
-            queue.append(pool.submit(pq.read_table, source, schema=schema))
-            if len(queue) > window:
-                yield queue.popleft().result()
-        while queue:
-            yield queue.popleft().result()
 
 
 def file_sha256(path: Path) -> str:

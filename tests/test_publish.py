@@ -2,6 +2,7 @@ import json
 
 import duckdb
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from dangjian.pipeline import frame
@@ -27,17 +28,18 @@ def test_versions():
     assert next_version("1.4.0", "f", "g") == "2.0.0"
 
 
-def test_table_bytes_do_not_depend_on_row_order_or_batching(tmp_path):
+def test_table_bytes_do_not_depend_on_row_order_and_content_not_on_batching(tmp_path):
     metrics = _tables(50)["metrics"]
-    one = tmp_path / "one"
-    write_part(one, "metrics", 0, metrics.sample(frac=1, random_state=3))
-    many = tmp_path / "many"
+    shuffled, one, many = tmp_path / "shuffled", tmp_path / "one", tmp_path / "many"
+    write_part(shuffled, "metrics", 0, metrics.sample(frac=1, random_state=3))
+    write_part(one, "metrics", 0, metrics)
     for i in range(5):  # batches hold consecutive rows, as batches of sorted files do
         write_part(many, "metrics", i, metrics.iloc[i * 10:(i + 1) * 10])
-    a = assemble("metrics", sorted((one / "metrics").glob("*.parquet")), tmp_path / "a.parquet")
-    b = assemble("metrics", sorted((many / "metrics").glob("*.parquet")), tmp_path / "b.parquet")
-    assert a[0] == b[0] == 50
-    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+    a, b, c = (assemble("metrics", sorted((d / "metrics").glob("*.parquet")),
+                        tmp_path / f"{d.name}.parquet") for d in (shuffled, one, many))
+    assert a[0] == b[0] == c[0] == 50
+    assert a[1] == b[1]
+    assert pq.read_table(tmp_path / "one.parquet").equals(pq.read_table(tmp_path / "many.parquet"))
 
 
 def test_publish_writes_release_manifest_and_duckdb(tmp_path):

@@ -1,0 +1,261 @@
+"""Concatenate Parquet files of one schema by copying their row groups, encoded as they are.
+
+A release's table is the batches' parts one after another. Decoding every part and encoding it
+again cost most of a night's publish, though nearly all parts are the kept ones of an earlier
+run. Parquet allows better: a file is its row groups' column chunks followed by a footer that
+says where each chunk starts, so the chunks can be copied byte for byte and only the footer
+written anew, its offsets shifted (what ``parquet-tools merge`` and parquet-java's
+``ParquetFileWriter.appendFile`` do; pyarrow has no such call, apache/arrow#42896).
+
+The footer is a Thrift struct in the compact protocol. The codec below reads any struct into
+nested field lists, keeps every field it does not know, and writes it back byte for byte as the
+reference encoder does; only offsets, ordinals and the row count are changed.
+"""
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+MAGIC = b"PAR1"
+#: Compact protocol types.
+_TRUE, _FALSE, _BYTE, _I16, _I32, _I64, _DOUBLE, _BINARY, _LIST, _SET, _MAP, _STRUCT = range(1, 13)
+#: Field ids (parquet.thrift) of what concatenation changes.
+FILE_NUM_ROWS, FILE_ROW_GROUPS = 3, 4
+GROUP_COLUMNS, GROUP_NUM_ROWS, GROUP_FILE_OFFSET, GROUP_ORDINAL = 1, 3, 5, 7
+CHUNK_FILE_OFFSET, CHUNK_META, CHUNK_OFFSET_INDEX, CHUNK_COLUMN_INDEX = 2, 3, 4, 6
+#: ColumnMetaData: data, index and dictionary page offsets, bloom filter offset.
+META_OFFSETS = (9, 10, 11, 14)
+#: FileMetaData fields every file must share: version, schema, key-value metadata, column orders.
+SHARED_FIELDS = (1, 2, 5, 7)
+
+#: A struct is its fields in order: [field id, type, value]; a bool's value is its type.
+Struct = list[list[Any]]
+
+
+class ParquetConcatError(ValueError):
+    """The files cannot be joined by copying: not Parquet, or of different schemas."""
+
+
+class _Reader:
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def byte(self) -> int:
+        value = self.data[self.pos]
+        self.pos += 1
+        return value
+
+    def varint(self) -> int:
+        shift = result = 0
+        while True:
+            byte = self.byte()
+            result |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return result
+            shift += 7
+
+    def zigzag(self) -> int:
+        value = self.varint()
+        return (value >> 1) ^ -(value & 1)
+
+    def value(self, kind: int) -> Any:
+        if kind in (_TRUE, _FALSE, _BYTE):  # a bool inside a list is one byte too
+            return self.byte()
+        if kind in (_I16, _I32, _I64):
+            return self.zigzag()
+        if kind == _DOUBLE:
+            self.pos += 8
+            return self.data[self.pos - 8:self.pos]
+        if kind == _BINARY:
+            size = self.varint()
+            self.pos += size
+            return self.data[self.pos - size:self.pos]
+        if kind in (_LIST, _SET):
+            header = self.byte()
+            size = header >> 4 if header >> 4 != 15 else self.varint()
+            element = header & 0x0F
+            return (element, [self.value(element) for _ in range(size)])
+        if kind == _MAP:
+            size = self.varint()
+            if not size:
+                return (0, 0, [])
+            types = self.byte()
+            key, val = types >> 4, types & 0x0F
+            return (key, val, [(self.value(key), self.value(val)) for _ in range(size)])
+        if kind == _STRUCT:
+            return self.struct()
+        raise ParquetConcatError(f"unknown Thrift compact type {kind}")
+
+    def struct(self) -> Struct:
+        fields: Struct = []
+        last = 0
+        while True:
+            header = self.byte()
+            if header == 0:
+                return fields
+            kind, delta = header & 0x0F, header >> 4
+            last = last + delta if delta else self.zigzag()
+            value = None if kind in (_TRUE, _FALSE) else self.value(kind)
+            fields.append([last, kind, value])
+
+
+def _varint(value: int, out: bytearray) -> None:
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+
+
+def _zigzag(value: int, out: bytearray) -> None:
+    _varint((value << 1) ^ (value >> 63), out)
+
+
+def _write_value(kind: int, value: Any, out: bytearray) -> None:
+    if kind in (_TRUE, _FALSE, _BYTE):
+        out.append(value)
+    elif kind in (_I16, _I32, _I64):
+        _zigzag(value, out)
+    elif kind == _DOUBLE:
+        out += value
+    elif kind == _BINARY:
+        _varint(len(value), out)
+        out += value
+    elif kind in (_LIST, _SET):
+        element, items = value
+        if len(items) < 15:
+            out.append(len(items) << 4 | element)
+        else:
+            out.append(0xF0 | element)
+            _varint(len(items), out)
+        for item in items:
+            _write_value(element, item, out)
+    elif kind == _MAP:
+        key, val, items = value
+        _varint(len(items), out)
+        if items:
+            out.append(key << 4 | val)
+            for k, v in items:
+                _write_value(key, k, out)
+                _write_value(val, v, out)
+    elif kind == _STRUCT:
+        _write_struct(value, out)
+    else:
+        raise ParquetConcatError(f"unknown Thrift compact type {kind}")
+
+
+def _write_struct(fields: Struct, out: bytearray) -> None:
+    last = 0
+    for fid, kind, value in fields:
+        if 0 < fid - last <= 15:
+            out.append((fid - last) << 4 | kind)
+        else:
+            out.append(kind)
+            _zigzag(fid, out)
+        if kind not in (_TRUE, _FALSE):
+            _write_value(kind, value, out)
+        last = fid
+    out.append(0)
+
+
+def decode(data: bytes) -> Struct:
+    """A compact-protocol struct (a Parquet footer) as nested field lists."""
+    try:
+        return _Reader(data).struct()
+    except IndexError:
+        raise ParquetConcatError("truncated Thrift struct") from None
+
+
+def encode(fields: Struct) -> bytes:
+    out = bytearray()
+    _write_struct(fields, out)
+    return bytes(out)
+
+
+def _field(fields: Struct, fid: int) -> list[Any] | None:
+    return next((field for field in fields if field[0] == fid), None)
+
+
+def _shift(fields: Struct, fids: Iterable[int], by: int) -> None:
+    for field in fields:
+        if field[0] in fids and field[2] > 0:  # 0 stands for "not written" in some writers
+            field[2] += by
+
+
+def read_footer(path: Path) -> tuple[Struct, int]:
+    """The footer of a Parquet file, and where it starts (the end of the row groups)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+        size = handle.seek(0, 2)
+        if size < 12 or head != MAGIC:
+            raise ParquetConcatError(f"{path} is not a Parquet file")
+        handle.seek(size - 8)
+        tail = handle.read(8)
+        if tail[4:] != MAGIC:
+            raise ParquetConcatError(f"{path} is not a Parquet file (or an encrypted one)")
+        (length,) = struct.unpack("<I", tail[:4])
+        start = size - 8 - length
+        if start < 4:
+            raise ParquetConcatError(f"{path} has a footer longer than the file")
+        handle.seek(start)
+        return decode(handle.read(length)), start
+
+
+def concatenate(sources: Iterable[Path], target: Path, block: int = 1 << 20) -> int:
+    """Write the row groups of ``sources``, in order, as one Parquet file; returns its rows.
+
+    Files without rows are skipped. All others must have the same schema and key-value metadata
+    (for Arrow, the same Arrow schema), or ``ParquetConcatError`` is raised. With no rows at all
+    nothing is written and 0 is returned: the caller writes its own empty file.
+    """
+    first: Struct | None = None
+    groups: list[Struct] = []
+    rows = 0
+    with open(target, "wb") as out:
+        out.write(MAGIC)
+        for source in sources:
+            footer, end = read_footer(source)
+            num_rows = _field(footer, FILE_NUM_ROWS)
+            if num_rows is None or num_rows[2] == 0:
+                continue
+            if first is None:
+                first = footer
+            elif any(_field(footer, fid) != _field(first, fid) for fid in SHARED_FIELDS):
+                raise ParquetConcatError(f"{source} has another schema than the files before it")
+            shift = out.tell() - 4
+            with open(source, "rb") as handle:  # the row groups (and any page index) as they are
+                handle.seek(4)
+                left = end - 4
+                while left:
+                    chunk = handle.read(min(block, left))
+                    if not chunk:
+                        raise ParquetConcatError(f"{source} ended early")
+                    out.write(chunk)
+                    left -= len(chunk)
+            row_groups = _field(footer, FILE_ROW_GROUPS)
+            for group in (row_groups[2][1] if row_groups else []):
+                _shift(group, (GROUP_FILE_OFFSET,), shift)
+                ordinal = _field(group, GROUP_ORDINAL)
+                if ordinal is not None:  # an i16: past its range, leave it out
+                    if len(groups) < 1 << 15:
+                        ordinal[2] = len(groups)
+                    else:
+                        group.remove(ordinal)
+                for chunk_fields in _field(group, GROUP_COLUMNS)[2][1]:
+                    _shift(chunk_fields, (CHUNK_FILE_OFFSET, CHUNK_OFFSET_INDEX, CHUNK_COLUMN_INDEX),
+                           shift)
+                    meta = _field(chunk_fields, CHUNK_META)
+                    if meta is not None:
+                        _shift(meta[2], META_OFFSETS, shift)
+                groups.append(group)
+            rows += num_rows[2]
+        if first is None:
+            return 0
+        _field(first, FILE_NUM_ROWS)[2] = rows
+        _field(first, FILE_ROW_GROUPS)[2] = (_STRUCT, groups)
+        footer_bytes = encode(first)
+        out.write(footer_bytes)
+        out.write(struct.pack("<I", len(footer_bytes)))
+        out.write(MAGIC)
+    return rows

@@ -1,0 +1,95 @@
+import duckdb
+import pyarrow
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dangjian.parquet_concat import (CHUNK_META, FILE_ROW_GROUPS, GROUP_COLUMNS, GROUP_FILE_OFFSET,
+                                     ParquetConcatError, _field, concatenate, encode, read_footer)
+
+
+def _table(start, n):
+    return pyarrow.table({
+        "id": pyarrow.array(range(start, start + n), pyarrow.int64()),
+        "word": pyarrow.array([f"词{i % 17}" if i % 5 else None for i in range(start, start + n)]),
+        "value": pyarrow.array([i / 3 for i in range(start, start + n)]),
+        "tags": pyarrow.array([[f"t{i % 3}"] * (i % 3) for i in range(start, start + n)]),
+    })
+
+
+def _write(path, table, **options):
+    pq.write_table(table, path, compression="zstd", row_group_size=250, **options)
+    return path
+
+
+def test_a_footer_is_read_and_written_back_byte_for_byte(tmp_path):
+    path = _write(tmp_path / "a.parquet", _table(0, 1000), write_page_index=True)
+    footer, end = read_footer(path)
+    data = path.read_bytes()
+    assert encode(footer) == data[end:-8]
+
+
+def test_row_groups_are_copied_and_read_back_in_order(tmp_path):
+    sources = [_write(tmp_path / f"{i}.parquet", _table(i * 600, 600 - i * 100)) for i in range(4)]
+    rows = concatenate(sources, tmp_path / "all.parquet")
+    expected = pyarrow.concat_tables(pq.read_table(s) for s in sources)
+    assert rows == expected.num_rows == 1800
+    assert pq.read_table(tmp_path / "all.parquet").equals(expected)
+    assert pq.read_metadata(tmp_path / "all.parquet").num_row_groups == 3 + 2 + 2 + 2
+    # Statistics still point at the right groups: a filter prunes and keeps the right rows.
+    assert pq.read_table(tmp_path / "all.parquet", filters=[("id", ">=", 1900)]).num_rows == 200
+    count = duckdb.sql(f"select count(*), sum(id) from '{tmp_path / 'all.parquet'}'").fetchall()[0]
+    assert count == (1800, sum(expected["id"].to_pylist()))
+
+
+def test_every_offset_points_at_the_same_bytes_as_in_its_source(tmp_path):
+    sources = [_write(tmp_path / f"{i}.parquet", _table(i * 500, 500), write_page_index=True)
+               for i in range(3)]
+    target = tmp_path / "all.parquet"
+    concatenate(sources, target)
+    out = target.read_bytes()
+    groups = _field(read_footer(target)[0], FILE_ROW_GROUPS)[2][1]
+    assert len(groups) == 6
+    index = 0
+    for source in sources:
+        data = source.read_bytes()
+        for group in _field(read_footer(source)[0], FILE_ROW_GROUPS)[2][1]:
+            start, moved = _field(group, GROUP_FILE_OFFSET)[2], _field(groups[index], GROUP_FILE_OFFSET)[2]
+            assert data[start:start + 16] == out[moved:moved + 16]
+            for old, new in zip(_field(group, GROUP_COLUMNS)[2][1],
+                                _field(groups[index], GROUP_COLUMNS)[2][1]):
+                pairs = [(a, b) for a, b in zip(old, new) if a[0] in (4, 6)]  # page indexes
+                pairs += [(a, b) for a, b in zip(_field(old, CHUNK_META)[2],
+                                                 _field(new, CHUNK_META)[2]) if a[0] in (9, 11)]
+                assert pairs
+                for a, b in pairs:
+                    assert data[a[2]:a[2] + 16] == out[b[2]:b[2] + 16]
+            index += 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=700), min_size=1, max_size=5))
+def test_any_split_reads_back_as_the_whole(tmp_path_factory, sizes):
+    folder = tmp_path_factory.mktemp("split")
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    sources = [_write(folder / f"{i}.parquet", _table(s, n)) for i, (s, n) in enumerate(zip(starts, sizes))]
+    rows = concatenate(sources, folder / "all.parquet")
+    assert rows == sum(sizes)
+    if rows:
+        assert pq.read_table(folder / "all.parquet").equals(_table(0, sum(sizes)))
+
+
+def test_files_of_another_schema_are_refused(tmp_path):
+    a = _write(tmp_path / "a.parquet", _table(0, 10))
+    b = _write(tmp_path / "b.parquet", _table(0, 10).drop_columns(["tags"]))
+    with pytest.raises(ParquetConcatError, match="another schema"):
+        concatenate([a, b], tmp_path / "all.parquet")
+
+
+@pytest.mark.parametrize("content", [b"", b"PAR1", b"not parquet at all", b"PAR1" + b"\0" * 20 + b"PAR1"])
+def test_what_is_not_parquet_is_refused(tmp_path, content):
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(content)
+    with pytest.raises(ParquetConcatError):
+        concatenate([bad], tmp_path / "all.parquet")
