@@ -279,14 +279,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         kind = "process" if (os.cpu_count() or 1) > 1 else "thread"  # a served archive grows
         if kind == "process":
             prestart()
-        from flows.release import release_flow
+        from flows.release import release_flow, workers_kept
         from flows.warm import serve_warm
 
         run_plan = plan(kind)
-        serve_warm(release_flow.with_options(task_runner=run_plan.task_runner), name=args.name,
-                   cron=args.cron or None, interval=args.interval or None,
-                   parameters={**parameters, "processes": run_plan.processes},
-                   description=description)
+        with workers_kept():
+            serve_warm(release_flow.with_options(task_runner=run_plan.task_runner),
+                       name=args.name, cron=args.cron or None, interval=args.interval or None,
+                       parameters={**parameters, "processes": run_plan.processes},
+                       description=description)
         return 0
     from prefect.deployments.runner import EntrypointType
 

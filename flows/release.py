@@ -115,30 +115,60 @@ def reuse_cached(raw_dir: str, files: list[str], index: int, workdir: str,
 
 
 _workers: ProcessPoolExecutor | None = None
+_workers_size = 0
 _pool_size = 0
+_keep_workers = False
 _pool_lock = threading.Lock()
 
 
 def _pool() -> ProcessPoolExecutor:
     """The run's worker processes, started on first need (a run with nothing to extract starts
     none), forked from a warm server process (see :mod:`dangjian.workers`)."""
-    global _workers
+    global _workers, _workers_size
     with _pool_lock:
+        if _workers is not None and _workers_size != _pool_size:
+            _stop_workers()
         if _workers is None:
-            _workers = worker_pool(_pool_size)
+            _workers, _workers_size = worker_pool(_pool_size), _pool_size
         return _workers
+
+
+def _stop_workers() -> None:
+    global _workers
+    if _workers is not None:
+        _workers.shutdown(cancel_futures=True)
+    _workers = None
 
 
 @contextmanager
 def _worker_pool(processes: int) -> Iterator[None]:
-    global _workers, _pool_size
+    global _pool_size
     _pool_size = max(processes, 0)
     try:
         yield
+    except BaseException:
+        _stop_workers()  # a worker may be stuck in a batch that will never be collected
+        raise
     finally:
-        if _workers is not None:
-            _workers.shutdown(cancel_futures=True)
-        _workers, _pool_size = None, 0
+        if not _keep_workers:
+            _stop_workers()
+        _pool_size = 0
+
+
+@contextmanager
+def workers_kept() -> Iterator[None]:
+    """Keep the batch workers from one flow run to the next in this process, as ``serve
+    --warm`` does: a night's few changed batches then go to workers that have extracted before,
+    instead of new forks that first warm their copy of the fork server's memory (a few tenths
+    of a second each). They hold their memory between runs; they stop when the block ends."""
+    global _keep_workers
+    _keep_workers = True
+    try:
+        yield
+    finally:
+        _keep_workers = False
+        with _pool_lock:
+            _stop_workers()
 
 
 def _metadata(raw_dir: str) -> dict[str, dict[str, str]]:
