@@ -47,6 +47,10 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Seconds left between runs. Scheduled runs are hours apart; back to back, a run would start
+#: while Prefect's SQLite server still records the last one's events, and its first write can
+#: meet "database is locked": the server answers 503 and the client waits two seconds.
+SETTLE_S = 5.0
 SENTENCE = re.compile(r"[^。！？\n]+[。！？]")
 DIGITS = re.compile(r"\d+(?:\.\d+)?")
 
@@ -122,6 +126,7 @@ def _children_cpu() -> float:
 
 def release(raw: Path, output: Path, env: dict[str, str]) -> tuple[float, int, float]:
     """Wall seconds, peak RSS and CPU seconds (of the process and the workers it waited for)."""
+    time.sleep(SETTLE_S)
     cmd = [sys.executable, "-m", "flows.cli", "release", "--raw", str(raw), "--output", str(output)]
     cpu = _children_cpu()
     start = time.perf_counter()
@@ -189,11 +194,12 @@ if __name__ == "__main__":
     from dangjian.corpus import list_raw
     from dangjian.workers import prestart
     from flows.release import release_flow, workers_kept
-    from flows.runners import plan, without_heartbeat
+    from flows.runners import freeze_heap, plan, without_heartbeat
     from schemas.tables import skip_dask_dataframe
 
     skip_dask_dataframe()
     raw, output, runs = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    SETTLE_S = float(sys.argv[4])
     files = list_raw(raw)
     run_plan = plan("auto", n_files=len(files))
     if run_plan.processes:
@@ -205,6 +211,8 @@ if __name__ == "__main__":
             changed = raw / files[(i + 1) * len(files) // (runs + 2)]
             changed.write_text(changed.read_text(encoding="utf-8")
                                + f"\\n全市新建党支部{i + 3}个。\\n", encoding="utf-8")
+            time.sleep(SETTLE_S)
+            freeze_heap(collect=True)  # as serve --warm does between runs
             start = time.perf_counter()
             summary = flow(raw_dir=str(raw), output_dir=output, processes=run_plan.processes)
             if i:
@@ -217,7 +225,8 @@ if __name__ == "__main__":
 def warm_reruns(raw: Path, output: Path, env: dict[str, str], runs: int = 3) -> list[float]:
     """Seconds of each re-run after one changed document in one warm process, as
     ``dangjian serve --warm`` runs a schedule (the first re-run warms up and is not counted)."""
-    proc = subprocess.run([sys.executable, "-c", _WARM_RERUNS, str(raw), str(output), str(runs)],
+    proc = subprocess.run([sys.executable, "-c", _WARM_RERUNS, str(raw), str(output), str(runs),
+                           str(SETTLE_S)],
                           cwd=ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"warm re-runs failed:\n{proc.stderr[-3000:]}")

@@ -39,6 +39,19 @@ TRAILING_NOISE = re.compile(
     r"比[^,，;；]{0,6}?(?:前|上届|上年|去年|同期)|已经|已|总数|总量|规模|人数达)+$"
 )
 QUOTES = re.compile(r"[“”‘’\"'《》「」『』()（）]")
+#: The patterns of the functions below, compiled once (re's own cache costs a lookup a call).
+_DIGIT = re.compile(r"\d")
+_PUNCT = re.compile(PUNCT)
+_MODIFIER = re.compile(r"[^,，;；。！？:：\d]{1,30}?的(?=[\u4e00-\u9fff“])")
+_AFTER_QUALIFIER = re.compile(r"^(?:以上|左右|上下|以下|以内|多|余)")
+_LEADING_DE = re.compile(r"^的")
+_NOUN_START = re.compile(r"[\u4e00-\u9fff“‘\"「]")
+_QUOTED = re.compile(r"[“‘\"「]([^”’\"」]{1,16})[”’\"」]")
+_ITEMS = re.compile(r"(?:[\u4e00-\u9fff]{2,12}、)+([\u4e00-\u9fff]{2,16})")
+_TRAILING_NUMBER = re.compile(r"[\d.%]+[个名人家元万亿%]*$")
+_JOINED = re.compile(r"(?:以上|左右|多|余)?[\u4e00-\u9fff]{0,4}[、和及与][\u4e00-\u9fff“”]{0,8}")
+_ACTION = re.compile(r"(?:在|被|已|均|都)?([^,，;；。！？、\d]{2,12})(?=[,，;；。！？、])")
+_ITEM_SEP = re.compile(r"[、和及与]")
 # Parts of speech (jieba's tag set) that end a noun phrase read rightwards after a measure word.
 AFTER_STOP_FLAGS = {"v", "p", "d", "u", "uj", "ul", "uz", "ud", "c", "r", "x", "m", "q", "y", "ad"}
 # Parts of speech that a noun phrase read leftwards from a number does not start with.
@@ -108,12 +121,12 @@ def _noun_run(tokens: tuple[tuple[str, str], ...]) -> str:
             # a one-character verb before a one-character noun opens a compound (驻村工作队)
             if words or len(word) > 1 or len(tokens[index + 1][0] if following else "") != 1:
                 break
-        elif re.search(r"\d", word):
+        elif _DIGIT.search(word):
             break
         elif flag == "v" and not _modifies_noun(tokens, index):
             break  # 财务专员结对联系: compound-forming verbs only before a noun
         elif flag in AFTER_STOP_FLAGS and word not in COMPOUND_VERBS:
-            if flag == "m" and not words and not re.search(r"\d", word) and (
+            if flag == "m" and not words and not _DIGIT.search(word) and (
                     _nominal(following) or following == "a"):
                 pass  # 一线医务人员, 两新党组织书记: a numeral-led word, not a number
             elif flag == "r" and not words and word not in KEEP_PRONOUNS:
@@ -135,10 +148,10 @@ def _noun_run(tokens: tuple[tuple[str, str], ...]) -> str:
 def subject_after_modifier(view: str, end: int) -> str:
     """``220个遍布全市、各具特色的开放式组织生活基地``: the noun after a modifier ending in 的."""
     rest = view[end:end + 60]
-    modifier = re.match(r"[^,，;；。！？:：\d]{1,30}?的(?=[\u4e00-\u9fff“])", rest)
+    modifier = _MODIFIER.match(rest)
     if not modifier:
         return ""
-    return _noun_run(_tags(QUOTES.sub("", re.split(PUNCT, rest[modifier.end():], maxsplit=1)[0])))
+    return _noun_run(_tags(QUOTES.sub("", _PUNCT.split(rest[modifier.end():], maxsplit=1)[0])))
 
 
 def _role(rest: str, words: str) -> str | None:
@@ -153,12 +166,12 @@ def _role(rest: str, words: str) -> str | None:
 def subject_after(view: str, end: int, unit: str | None = None) -> str:
     """The noun phrase right after a number's unit, or '' when none stands there."""
     rest = view[end:end + 60]
-    rest = re.sub(r"^(?:以上|左右|上下|以下|以内|多|余)", "", rest)
-    rest = re.sub(r"^的", "", rest)
-    if not rest or not re.match(r"[\u4e00-\u9fff“‘\"「]", rest):
+    rest = _AFTER_QUALIFIER.sub("", rest)
+    rest = _LEADING_DE.sub("", rest)
+    if not rest or not _NOUN_START.match(rest):
         return ""
-    clause = re.split(PUNCT, rest, maxsplit=1)[0]
-    quoted = re.match(r"[“‘\"「]([^”’\"」]{1,16})[”’\"」]", clause)
+    clause = _PUNCT.split(rest, maxsplit=1)[0]
+    quoted = _QUOTED.match(clause)
     if quoted:  # 3个“10分钟服务圈”, 344名“两新”组织党务工作者
         return quoted.group(1) + _noun_run(_tags(QUOTES.sub("", clause[quoted.end():])))
     plain = QUOTES.sub("", clause)
@@ -167,7 +180,7 @@ def subject_after(view: str, end: int, unit: str | None = None) -> str:
     if subject and not any(_nominal(flag) and flag != "b" for _, flag in _tags(subject)):
         subject = ""  # 860人主动请战: no noun follows the number
     if subject:
-        items = re.match(r"(?:[\u4e00-\u9fff]{2,12}、)+([\u4e00-\u9fff]{2,16})", rest)
+        items = _ITEMS.match(rest)
         if items and items.group(0).startswith(subject + "、"):
             return _noun_run(_tags(items.group(1))) or subject  # 机关事业单位、国有企业党员干部
         return _role(plain, subject) or subject
@@ -218,7 +231,7 @@ def subject_before(view: str, start: int, clause_start: int) -> str:
         if cut > 0:
             phrase = phrase[:cut]
     phrase = QUOTES.sub("", phrase)
-    phrase = re.sub(r"[\d.%]+[个名人家元万亿%]*$", "", phrase)
+    phrase = _TRAILING_NUMBER.sub("", phrase)
     for _ in range(3):
         phrase = TRAILING_NOISE.sub("", phrase)
     phrase = LEADING_NOISE.sub("", phrase)
@@ -246,7 +259,7 @@ def _enumerations(view: str, mentions: list[Mention]) -> list[list[Mention]]:
             last = groups[-1][-1]
             between = view[last.end:mention.start]
             if (last.sentence == mention.sentence and len(between) <= 10
-                    and re.fullmatch(r"(?:以上|左右|多|余)?[\u4e00-\u9fff]{0,4}[、和及与][\u4e00-\u9fff“”]{0,8}", between)):
+                    and _JOINED.fullmatch(between)):
                 groups[-1].append(mention)
                 continue
         groups.append([mention])
@@ -306,7 +319,7 @@ def assign_subjects(view: str, mentions: list[Mention]) -> None:
 
 
 def _after_text(view: str, end: int) -> str:
-    return QUOTES.sub("", re.split(PUNCT, view[end:end + 30], maxsplit=1)[0])
+    return QUOTES.sub("", _PUNCT.split(view[end:end + 30], maxsplit=1)[0])
 
 
 def _group_role(view: str, end: int) -> str | None:
@@ -317,7 +330,7 @@ def _group_role(view: str, end: int) -> str | None:
 
 def _doers(view: str, end: int) -> str:
     """``170人被发展入党`` -> 发展入党人数: people counted by what they did."""
-    action = re.match(r"(?:在|被|已|均|都)?([^,，;；。！？、\d]{2,12})(?=[,，;；。！？、])", view[end:end + 16])
+    action = _ACTION.match(view[end:end + 16])
     if not action:
         return ""
     words = _tags(QUOTES.sub("", action.group(1)))
@@ -334,7 +347,7 @@ def _respectively(view: str, clause: int, start: int, count: int) -> list[str] |
     cut = text.find("分别")
     if cut <= 0:
         return None
-    items = [_head(item) for item in re.split(r"[、和及与]", LEADING_NOISE.sub("", text[:cut])) if item]
+    items = [_head(item) for item in _ITEM_SEP.split(LEADING_NOISE.sub("", text[:cut])) if item]
     return items if len(items) == count and all(items) else None
 
 

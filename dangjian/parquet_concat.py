@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ _TRUE, _FALSE, _BYTE, _I16, _I32, _I64, _DOUBLE, _BINARY, _LIST, _SET, _MAP, _ST
 FILE_NUM_ROWS, FILE_ROW_GROUPS = 3, 4
 GROUP_COLUMNS, GROUP_NUM_ROWS, GROUP_FILE_OFFSET, GROUP_ORDINAL = 1, 3, 5, 7
 CHUNK_FILE_OFFSET, CHUNK_META, CHUNK_OFFSET_INDEX, CHUNK_COLUMN_INDEX = 2, 3, 4, 6
+CHUNK_OFFSETS = (CHUNK_FILE_OFFSET, CHUNK_OFFSET_INDEX, CHUNK_COLUMN_INDEX)
 #: ColumnMetaData: data, index and dictionary page offsets, bloom filter offset.
 META_OFFSETS = (9, 10, 11, 14)
 #: FileMetaData fields every file must share: version, schema, key-value metadata, column orders.
@@ -177,14 +179,44 @@ def _field(fields: Struct, fid: int) -> list[Any] | None:
     return next((field for field in fields if field[0] == fid), None)
 
 
-def _shift(fields: Struct, fids: Iterable[int], by: int) -> None:
-    for field in fields:
-        if field[0] in fids and field[2] > 0:  # 0 stands for "not written" in some writers
-            field[2] += by
+def _moved(group: Struct, shift: int, ordinal: int) -> Struct:
+    """A copy of a row group's metadata with its offsets moved by ``shift`` and its ordinal set
+    (left out past an i16's range). An offset of 0 stands for "not written" in some writers."""
+    moved: Struct = []
+    for fid, kind, value in group:
+        if fid == GROUP_COLUMNS:
+            value = (value[0], [_moved_chunk(chunk, shift) for chunk in value[1]])
+        elif fid == GROUP_FILE_OFFSET and value > 0:
+            value += shift
+        elif fid == GROUP_ORDINAL:
+            if ordinal >= 1 << 15:
+                continue
+            value = ordinal
+        moved.append([fid, kind, value])
+    return moved
+
+
+def _moved_chunk(chunk: Struct, shift: int) -> Struct:
+    moved: Struct = []
+    for fid, kind, value in chunk:
+        if fid in CHUNK_OFFSETS and value > 0:
+            value += shift
+        elif fid == CHUNK_META:
+            value = [[f, k, v + shift if f in META_OFFSETS and v > 0 else v] for f, k, v in value]
+        moved.append([fid, kind, value])
+    return moved
+
+
+@lru_cache(maxsize=4096)
+def _decoded(footer: bytes) -> Struct:
+    """Decoded once per process: a long-lived one (``serve --warm``) joins the same kept parts
+    night after night. Shared, so never changed in place."""
+    return decode(footer)
 
 
 def read_footer(path: Path) -> tuple[Struct, int]:
-    """The footer of a Parquet file, and where it starts (the end of the row groups)."""
+    """The footer of a Parquet file, and where it starts (the end of the row groups). The
+    struct may be shared with other callers: copy what you change (see :func:`_moved`)."""
     with open(path, "rb") as handle:
         head = handle.read(4)
         size = handle.seek(0, 2)
@@ -199,21 +231,28 @@ def read_footer(path: Path) -> tuple[Struct, int]:
         if start < 4:
             raise ParquetConcatError(f"{path} has a footer longer than the file")
         handle.seek(start)
-        return decode(handle.read(length)), start
+        return _decoded(handle.read(length)), start
 
 
-def concatenate(sources: Iterable[Path], target: Path, block: int = 1 << 20) -> int:
+def concatenate(sources: Iterable[Path], target: Path, digest: Any = None,
+                block: int = 1 << 20) -> int:
     """Write the row groups of ``sources``, in order, as one Parquet file; returns its rows.
 
     Files without rows are skipped. All others must have the same schema and key-value metadata
     (for Arrow, the same Arrow schema), or ``ParquetConcatError`` is raised. With no rows at all
-    nothing is written and 0 is returned: the caller writes its own empty file.
+    nothing is written and 0 is returned: the caller writes its own empty file. ``digest`` (a
+    hashlib object) is fed every byte written, so the file need not be read back to hash it.
     """
     first: Struct | None = None
     groups: list[Struct] = []
     rows = 0
     with open(target, "wb") as out:
-        out.write(MAGIC)
+        def write(data: bytes) -> None:
+            out.write(data)
+            if digest is not None:
+                digest.update(data)
+
+        write(MAGIC)
         for source in sources:
             footer, end = read_footer(source)
             num_rows = _field(footer, FILE_NUM_ROWS)
@@ -231,31 +270,19 @@ def concatenate(sources: Iterable[Path], target: Path, block: int = 1 << 20) -> 
                     chunk = handle.read(min(block, left))
                     if not chunk:
                         raise ParquetConcatError(f"{source} ended early")
-                    out.write(chunk)
+                    write(chunk)
                     left -= len(chunk)
             row_groups = _field(footer, FILE_ROW_GROUPS)
             for group in (row_groups[2][1] if row_groups else []):
-                _shift(group, (GROUP_FILE_OFFSET,), shift)
-                ordinal = _field(group, GROUP_ORDINAL)
-                if ordinal is not None:  # an i16: past its range, leave it out
-                    if len(groups) < 1 << 15:
-                        ordinal[2] = len(groups)
-                    else:
-                        group.remove(ordinal)
-                for chunk_fields in _field(group, GROUP_COLUMNS)[2][1]:
-                    _shift(chunk_fields, (CHUNK_FILE_OFFSET, CHUNK_OFFSET_INDEX, CHUNK_COLUMN_INDEX),
-                           shift)
-                    meta = _field(chunk_fields, CHUNK_META)
-                    if meta is not None:
-                        _shift(meta[2], META_OFFSETS, shift)
-                groups.append(group)
+                groups.append(_moved(group, shift, len(groups)))
             rows += num_rows[2]
         if first is None:
             return 0
-        _field(first, FILE_NUM_ROWS)[2] = rows
-        _field(first, FILE_ROW_GROUPS)[2] = (_STRUCT, groups)
-        footer_bytes = encode(first)
-        out.write(footer_bytes)
-        out.write(struct.pack("<I", len(footer_bytes)))
-        out.write(MAGIC)
+        footer = [[fid, kind, value] for fid, kind, value in first]
+        _field(footer, FILE_NUM_ROWS)[2] = rows
+        _field(footer, FILE_ROW_GROUPS)[2] = (_STRUCT, groups)
+        footer_bytes = encode(footer)
+        write(footer_bytes)
+        write(struct.pack("<I", len(footer_bytes)))
+        write(MAGIC)
     return rows

@@ -103,11 +103,13 @@ def parts(workdir: Path, table: str) -> list[Path]:
 
 def assemble(table: str, sources: list[Path], target: Path) -> tuple[int, str, int]:
     """Join the parts ``sources``, in order, into ``target``; returns (rows, sha256, bytes)."""
-    rows = concatenate(sources, target)
+    digest = hashlib.sha256()
+    rows = concatenate(sources, target, digest)
     if rows == 0:  # no part has rows: a file with the schema alone
         schema = arrow_schema(table).with_metadata({"dangjian.table": table})
         pq.write_table(schema.empty_table(), target, **WRITER_OPTIONS)
-    return rows, file_sha256(target), target.stat().st_size
+        return rows, file_sha256(target), target.stat().st_size
+    return rows, digest.hexdigest(), target.stat().st_size
 
 
 def file_sha256(path: Path) -> str:

@@ -62,7 +62,7 @@ def cmd_release(args: argparse.Namespace) -> int:
 
     from dangjian.lock import LockTimeout
     from flows.release import QuarantineError, release_flow, reporting_progress
-    from flows.runners import plan, without_heartbeat
+    from flows.runners import freeze_heap, plan, without_heartbeat
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
     if args.task_runner != "dask":
@@ -71,6 +71,7 @@ def cmd_release(args: argparse.Namespace) -> int:
         skip_dask_dataframe()
     run_plan = plan(args.task_runner, args.workers, args.dask_address, n_files=n_files)
     flow = release_flow.with_options(task_runner=run_plan.task_runner)
+    freeze_heap()  # what the imports made lives as long as the process
     with Progress(TextColumn("extracting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         task_id = bar.add_task("extract", total=None)

@@ -24,7 +24,7 @@ from prefect.flow_engine import run_flow
 from prefect.states import Pending
 from prefect.utilities.engine import propose_state_sync
 
-from flows.runners import without_heartbeat
+from flows.runners import freeze_heap, without_heartbeat
 
 logger = logging.getLogger("dangjian.serve")
 POLL_SECONDS = 5.0
@@ -43,6 +43,7 @@ def serve_warm(flow: Flow[..., Any], *, name: str, cron: str | None = None,
     done = 0
     # Settings are set once for all runs: a temporary setting costs a tenth of a second.
     with get_client(sync_client=True) as client, without_heartbeat():
+        freeze_heap(collect=True)
         while max_runs is None or done < max_runs:
             try:
                 due = client.get_scheduled_flow_runs_for_deployments(
@@ -63,6 +64,7 @@ def serve_warm(flow: Flow[..., Any], *, name: str, cron: str | None = None,
                              return_type="state")
                 except Exception:  # noqa: BLE001 - the engine records the failure; keep serving
                     logger.exception("flow run %s failed", flow_run.name)
+                freeze_heap(collect=True)  # while idle, not during the next run
                 done += 1
                 if max_runs is not None and done >= max_runs:
                     break

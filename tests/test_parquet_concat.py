@@ -5,16 +5,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dangjian.parquet_concat import (CHUNK_META, FILE_ROW_GROUPS, GROUP_COLUMNS, GROUP_FILE_OFFSET,
+from dangjian.parquet_concat import (CHUNK_META, FILE_ROW_GROUPS, GROUP_COLUMNS, GROUP_FILE_OFFSET, GROUP_ORDINAL,
                                      ParquetConcatError, _field, concatenate, encode, read_footer)
 
 
 def _table(start, n):
     return pyarrow.table({
         "id": pyarrow.array(range(start, start + n), pyarrow.int64()),
-        "word": pyarrow.array([f"词{i % 17}" if i % 5 else None for i in range(start, start + n)]),
-        "value": pyarrow.array([i / 3 for i in range(start, start + n)]),
-        "tags": pyarrow.array([[f"t{i % 3}"] * (i % 3) for i in range(start, start + n)]),
+        "word": pyarrow.array([f"词{i % 17}" if i % 5 else None for i in range(start, start + n)],
+                              pyarrow.string()),
+        "value": pyarrow.array([i / 3 for i in range(start, start + n)], pyarrow.float64()),
+        "tags": pyarrow.array([[f"t{i % 3}"] * (i % 3) for i in range(start, start + n)],
+                              pyarrow.list_(pyarrow.string())),
     })
 
 
@@ -93,3 +95,37 @@ def test_what_is_not_parquet_is_refused(tmp_path, content):
     bad.write_bytes(content)
     with pytest.raises(ParquetConcatError):
         concatenate([bad], tmp_path / "all.parquet")
+
+
+def test_a_footer_read_before_is_not_changed_by_a_join(tmp_path):
+    # Footers are decoded once per process and shared: joining must not move the shared copy.
+    a = _write(tmp_path / "a.parquet", _table(0, 300))
+    b = _write(tmp_path / "b.parquet", _table(300, 300))
+    concatenate([a, b], tmp_path / "ab.parquet")
+    concatenate([b], tmp_path / "b-again.parquet")
+    assert pq.read_table(tmp_path / "b-again.parquet").equals(pq.read_table(b))
+    concatenate([a, b], tmp_path / "ab-again.parquet")
+    assert (tmp_path / "ab.parquet").read_bytes() == (tmp_path / "ab-again.parquet").read_bytes()
+
+
+def test_ordinals_are_renumbered_and_the_digest_is_of_the_file(tmp_path):
+    import hashlib
+    import struct
+
+    sources = []
+    for i in range(2):  # a writer that numbers its row groups (pyarrow does not)
+        plain = _write(tmp_path / f"plain{i}.parquet", _table(i * 500, 500))
+        footer, end = read_footer(plain)
+        footer = [list(f) for f in footer]
+        groups = _field(footer, FILE_ROW_GROUPS)[2][1]
+        _field(footer, FILE_ROW_GROUPS)[2] = (12, [g + [[7, 4, n]] for n, g in enumerate(groups)])
+        body = encode(footer)
+        path = tmp_path / f"{i}.parquet"
+        path.write_bytes(plain.read_bytes()[:end] + body + struct.pack("<I", len(body)) + b"PAR1")
+        sources.append(path)
+    digest = hashlib.sha256()
+    concatenate(sources, tmp_path / "all.parquet", digest)
+    groups = _field(read_footer(tmp_path / "all.parquet")[0], FILE_ROW_GROUPS)[2][1]
+    assert [_field(g, GROUP_ORDINAL)[2] for g in groups] == [0, 1, 2, 3]
+    assert digest.hexdigest() == hashlib.sha256((tmp_path / "all.parquet").read_bytes()).hexdigest()
+    assert pq.read_table(tmp_path / "all.parquet").equals(_table(0, 1000))
