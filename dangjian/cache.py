@@ -220,8 +220,31 @@ class ExtractionCache:
             shutil.rmtree(tmp, ignore_errors=True)
 
     def prune(self) -> None:
-        """Drop the caches of other rule versions."""
+        """Drop the caches of other rule versions, and the kept batches of these rules that no
+        document's rows point to any more (see :meth:`unreferenced_batches`)."""
         if self.root.is_dir():
             for path in self.root.iterdir():
                 if path.is_dir() and path != self.folder:
                     shutil.rmtree(path, ignore_errors=True)
+        for key in self.unreferenced_batches():
+            shutil.rmtree(self._batch_folder(key), ignore_errors=True)
+
+    def unreferenced_batches(self) -> list[str]:
+        """Kept batches that hold no document's current rows: each run that changes a file of a
+        batch keeps the batch anew, and the index then points its documents there. Such a batch
+        would only serve the same files with the same bytes again (a file changed back), so
+        keeping every one would let the cache grow by a batch a night. None when the index is
+        missing, empty or unreadable: then the kept batches are all the cache has."""
+        batches = self.folder / "batches"
+        if not batches.is_dir() or not self.database.is_file():
+            return []
+        try:
+            with self._connect() as con:
+                referenced = {batch for (batch,) in con.execute("SELECT DISTINCT batch FROM located")}
+        except (sqlite3.Error, OSError):
+            return []
+        if not referenced:
+            return []
+        return sorted(path.name for path in batches.iterdir()
+                      if path.is_dir() and not path.name.startswith(".")
+                      and path.name not in referenced)

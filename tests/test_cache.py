@@ -207,3 +207,36 @@ def test_a_document_whose_documents_row_failed_is_extracted_again_alone(tmp_path
     assert sorted(extracted) == ["1.txt", "3.txt"] and again.cached == 2
     fresh = stage_batch(raw, files, 0, tmp_path / "fresh", {}, None)
     assert _parts(tmp_path / "w2") == _parts(tmp_path / "fresh")
+
+
+def test_batches_no_document_points_to_are_dropped(tmp_path, monkeypatch):
+    raw, files = _corpus(tmp_path, n=6)
+    cache = ExtractionCache(tmp_path / "cache")
+    for i in (0, 3):
+        stage_batch(raw, files[i:i + 3], i // 3, tmp_path / "w1", {}, cache)
+    kept = {p.name for p in (cache.folder / "batches").iterdir()}
+    assert len(kept) == 2 and cache.unreferenced_batches() == []
+    for night in range(3):  # one file changes a night: its batch is kept anew each time
+        (raw / files[4]).write_text(f"全市共有党员{night + 7}万名。", encoding="utf-8")
+        stage_batch(raw, files[3:], 1, tmp_path / f"n{night}", {}, cache)
+    assert len(list((cache.folder / "batches").iterdir())) == 5
+    stale = cache.unreferenced_batches()
+    assert len(stale) == 3  # the first two nights' and the original
+    cache.prune()
+    left = {p.name for p in (cache.folder / "batches").iterdir()}
+    assert len(left) == 2 and not set(stale) & left
+    # Nothing served is lost: the next run still extracts nothing.
+    extracted = _counting(monkeypatch)
+    counts = [stage_batch(raw, files[i:i + 3], i // 3, tmp_path / "w2", {}, cache) for i in (0, 3)]
+    assert extracted == [] and sum(c.cached for c in counts) == 6
+
+
+def test_without_an_index_no_kept_batch_is_dropped(tmp_path):
+    raw, files = _corpus(tmp_path)
+    cache = ExtractionCache(tmp_path / "cache")
+    stage_batch(raw, files, 0, tmp_path / "w1", {}, cache)
+    cache.database.write_bytes(b"not a database")
+    assert cache.unreferenced_batches() == []
+    cache.database.unlink()
+    cache.prune()
+    assert len(list((cache.folder / "batches").iterdir())) == 1
