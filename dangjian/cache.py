@@ -219,22 +219,42 @@ class ExtractionCache:
         except OSError:  # another run kept the same batch first
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def prune(self) -> None:
-        """Drop the caches of other rule versions, and the kept batches of these rules that no
-        document's rows point to any more (see :meth:`unreferenced_batches`)."""
+    def prune(self, current: set[str] | None = None) -> None:
+        """Drop the caches of other rule versions; with ``current``, the keys of the corpus's
+        documents as they are now, also the index entries of other documents (earlier versions
+        of changed files, removed files) and then the kept batches that no entry points to (see
+        :meth:`unreferenced_batches`)."""
         if self.root.is_dir():
             for path in self.root.iterdir():
                 if path.is_dir() and path != self.folder:
                     shutil.rmtree(path, ignore_errors=True)
+        if current is None:
+            return
+        self.forget_all_but(current)
         for key in self.unreferenced_batches():
             shutil.rmtree(self._batch_folder(key), ignore_errors=True)
 
+    def forget_all_but(self, current: set[str]) -> None:
+        """Remove the index entries of documents whose key is not in ``current``."""
+        if not self.database.is_file():
+            return
+        try:
+            with self._connect() as con:
+                con.execute("BEGIN IMMEDIATE")
+                con.execute("CREATE TEMP TABLE current (key TEXT PRIMARY KEY) WITHOUT ROWID")
+                con.executemany("INSERT OR IGNORE INTO current VALUES (?)", ((k,) for k in current))
+                con.execute("DELETE FROM located WHERE key NOT IN (SELECT key FROM current)")
+                con.execute("COMMIT")
+        except (sqlite3.Error, OSError):
+            pass  # busy or unreadable: the entries stay, and so do their batches
+
     def unreferenced_batches(self) -> list[str]:
-        """Kept batches that hold no document's current rows: each run that changes a file of a
-        batch keeps the batch anew, and the index then points its documents there. Such a batch
-        would only serve the same files with the same bytes again (a file changed back), so
-        keeping every one would let the cache grow by a batch a night. None when the index is
-        missing, empty or unreadable: then the kept batches are all the cache has."""
+        """Kept batches that no index entry points to: each run that changes a file of a batch
+        keeps the batch anew and points the batch's documents there, and :meth:`forget_all_but`
+        forgets the file's old version. Such a batch would only serve the same files with the
+        same bytes again, so keeping every one would let the cache grow by a batch a night.
+        None when the index is missing, empty or unreadable: then the kept batches are all the
+        cache has."""
         batches = self.folder / "batches"
         if not batches.is_dir() or not self.database.is_file():
             return []

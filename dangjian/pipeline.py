@@ -111,8 +111,21 @@ def _read_batch(raw_dir: Path, source_files: list[str], metadata: dict[str, dict
         if isinstance(item, Rejection):
             result.rejected.append(item.as_row())
             continue
-        read.append((item, metadata.get(source_file) or metadata.get(Path(source_file).name)))
+        read.append((item, metadata_row(metadata, source_file)))
     return read
+
+
+def metadata_row(metadata: dict[str, dict[str, str]], source_file: str) -> dict[str, str] | None:
+    """The metadata file's row for a corpus file: by its path, else by its bare name."""
+    return metadata.get(source_file) or metadata.get(Path(source_file).name)
+
+
+def document_keys(cache: ExtractionCache, digests: dict[str, str | None],
+                  metadata: dict[str, dict[str, str]]) -> set[str]:
+    """The cache keys of the corpus's documents as the scan found them (``digests``, the sha256
+    of each file's bytes, is each document's ``doc_id``)."""
+    return {cache.key(digest, name, metadata_row(metadata, name))
+            for name, digest in digests.items() if digest is not None}
 
 
 def _extract_into(result: BatchResult,

@@ -25,7 +25,7 @@ from prefect.logging import get_run_logger
 from dangjian.batching import batches
 from dangjian.corpus import corpus_hash, file_digests, list_raw
 from dangjian.cache import CACHE_DIR, DIGEST_INDEX, ExtractionCache
-from dangjian.pipeline import BatchCounts, corpus_metadata, reuse_batch, stage_files
+from dangjian.pipeline import BatchCounts, corpus_metadata, document_keys, reuse_batch, stage_files
 from dangjian.publish import DUCKDB_FILE, PublishResult, publish_parts, unchanged_release
 from dangjian.report import report_decorator
 from dangjian.staging import new_workdir
@@ -206,7 +206,8 @@ def release_flow(raw_dir: str = "raw", output_dir: str = "output",
     logger.info("%d files in %d batches", len(files), len(chunks))
     workdir = new_workdir(Path(output_dir))
     if cache_dir:
-        ExtractionCache(Path(cache_dir)).prune()
+        cache = ExtractionCache(Path(cache_dir))
+        cache.prune(current=document_keys(cache, digests, _metadata(raw_dir)))
     try:
         with _worker_pool(processes):
             counts = _run_batches(raw_dir, chunks, str(workdir), cache_dir, digests)

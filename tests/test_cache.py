@@ -209,22 +209,28 @@ def test_a_document_whose_documents_row_failed_is_extracted_again_alone(tmp_path
     assert _parts(tmp_path / "w2") == _parts(tmp_path / "fresh")
 
 
+def _current(cache, raw, files):
+    from dangjian.corpus import file_digests
+    from dangjian.pipeline import document_keys
+
+    return document_keys(cache, file_digests(raw, files), {})
+
+
 def test_batches_no_document_points_to_are_dropped(tmp_path, monkeypatch):
     raw, files = _corpus(tmp_path, n=6)
     cache = ExtractionCache(tmp_path / "cache")
     for i in (0, 3):
         stage_batch(raw, files[i:i + 3], i // 3, tmp_path / "w1", {}, cache)
-    kept = {p.name for p in (cache.folder / "batches").iterdir()}
-    assert len(kept) == 2 and cache.unreferenced_batches() == []
+    assert len(list((cache.folder / "batches").iterdir())) == 2
     for night in range(3):  # one file changes a night: its batch is kept anew each time
         (raw / files[4]).write_text(f"全市共有党员{night + 7}万名。", encoding="utf-8")
         stage_batch(raw, files[3:], 1, tmp_path / f"n{night}", {}, cache)
     assert len(list((cache.folder / "batches").iterdir())) == 5
-    stale = cache.unreferenced_batches()
-    assert len(stale) == 3  # the first two nights' and the original
-    cache.prune()
+    cache.prune()  # without the corpus's keys: other rules only
+    assert len(list((cache.folder / "batches").iterdir())) == 5
+    cache.prune(current=_current(cache, raw, files))
     left = {p.name for p in (cache.folder / "batches").iterdir()}
-    assert len(left) == 2 and not set(stale) & left
+    assert len(left) == 2 and cache.unreferenced_batches() == []
     # Nothing served is lost: the next run still extracts nothing.
     extracted = _counting(monkeypatch)
     counts = [stage_batch(raw, files[i:i + 3], i // 3, tmp_path / "w2", {}, cache) for i in (0, 3)]
@@ -235,8 +241,10 @@ def test_without_an_index_no_kept_batch_is_dropped(tmp_path):
     raw, files = _corpus(tmp_path)
     cache = ExtractionCache(tmp_path / "cache")
     stage_batch(raw, files, 0, tmp_path / "w1", {}, cache)
+    current = _current(cache, raw, files)
     cache.database.write_bytes(b"not a database")
     assert cache.unreferenced_batches() == []
+    cache.prune(current=current)
     cache.database.unlink()
-    cache.prune()
+    cache.prune(current=current)
     assert len(list((cache.folder / "batches").iterdir())) == 1
