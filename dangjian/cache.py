@@ -52,6 +52,10 @@ SCHEMA_SOURCES = ("catalog.toml", "catalog.py", "tables.py")
 RULE_LIBRARIES = ("jieba", "opencc", "cn2an", "charset-normalizer", "ahocorasick-rs", "pyarrow")
 
 
+#: A string as JSON text, as ``json.dumps(..., ensure_ascii=False)`` writes it.
+_json_text = json.JSONEncoder(ensure_ascii=False).encode
+
+
 @lru_cache(maxsize=1)
 def rules_fingerprint() -> str:
     digest = hashlib.sha256(EXTRACTOR_VERSION.encode())
@@ -83,7 +87,10 @@ class ExtractionCache:
         self.folder = self.root / rules_fingerprint()[:20]
 
     def key(self, doc_id: str, source_file: str, meta: dict[str, str] | None) -> str:
-        spec = json.dumps([doc_id, source_file, meta or {}], ensure_ascii=False, sort_keys=True)
+        if meta:
+            spec = json.dumps([doc_id, source_file, meta], ensure_ascii=False, sort_keys=True)
+        else:  # the text json.dumps gives, without its machinery: a run keys every file
+            spec = f"[{_json_text(doc_id)}, {_json_text(source_file)}, {{}}]"
         return hashlib.sha256(spec.encode()).hexdigest()
 
     @property
@@ -240,11 +247,11 @@ class ExtractionCache:
             return
         try:
             with self._connect() as con:
-                con.execute("BEGIN IMMEDIATE")
-                con.execute("CREATE TEMP TABLE current (key TEXT PRIMARY KEY) WITHOUT ROWID")
-                con.executemany("INSERT OR IGNORE INTO current VALUES (?)", ((k,) for k in current))
-                con.execute("DELETE FROM located WHERE key NOT IN (SELECT key FROM current)")
-                con.execute("COMMIT")
+                stale = [(k,) for (k,) in con.execute("SELECT key FROM located") if k not in current]
+                if stale:
+                    con.execute("BEGIN IMMEDIATE")
+                    con.executemany("DELETE FROM located WHERE key = ?", stale)
+                    con.execute("COMMIT")
         except (sqlite3.Error, OSError):
             pass  # busy or unreadable: the entries stay, and so do their batches
 

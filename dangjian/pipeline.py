@@ -117,6 +117,8 @@ def _read_batch(raw_dir: Path, source_files: list[str], metadata: dict[str, dict
 
 def metadata_row(metadata: dict[str, dict[str, str]], source_file: str) -> dict[str, str] | None:
     """The metadata file's row for a corpus file: by its path, else by its bare name."""
+    if not metadata:  # most corpora have none, and a run looks up every file
+        return None
     return metadata.get(source_file) or metadata.get(Path(source_file).name)
 
 

@@ -1,3 +1,8 @@
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 import pyarrow.parquet as pq
 
 import dangjian.cache as cache_module
@@ -248,3 +253,15 @@ def test_without_an_index_no_kept_batch_is_dropped(tmp_path):
     cache.database.unlink()
     cache.prune(current=current)
     assert len(list((cache.folder / "batches").iterdir())) == 1
+
+
+@settings(max_examples=200)
+@given(st.text(), st.text(), st.one_of(st.none(), st.just({}),
+                                       st.dictionaries(st.text(), st.text(), max_size=3)))
+def test_a_document_key_is_the_hash_of_its_json_spec(doc_id, source_file, meta):
+    import hashlib
+    import json
+
+    spec = json.dumps([doc_id, source_file, meta or {}], ensure_ascii=False, sort_keys=True)
+    key = ExtractionCache(Path("unused")).key(doc_id, source_file, meta)
+    assert key == hashlib.sha256(spec.encode()).hexdigest()
