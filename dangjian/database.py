@@ -326,6 +326,15 @@ def build(target: Path, releases: list[Release]) -> Path:
     return target
 
 
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What tells a file apart from a rewritten one; None when it is missing."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
 class Extension:
     """Adds one release to a copy of the file that ends at its parent, in a thread while the
     rest of the release is written: :meth:`start` adds the content tables, :meth:`finish` the
@@ -342,6 +351,7 @@ class Extension:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._seq = 0
         self._loaded = self._written = False
+        self._stamp: tuple[int, int, int] | None = None  # the file as it was copied
         self._thread = threading.Thread(target=self._load, name="duckdb-extension", daemon=True)
 
     def start(self) -> "Extension":
@@ -362,6 +372,7 @@ class Extension:
 
     def _load_content(self) -> bool:
         remove(self.tmp)
+        self._stamp = _stamp(self.target)
         if self.parent is None:
             if self.published:
                 return False
@@ -372,6 +383,8 @@ class Extension:
                     or latest(self.target) != self.parent.version:
                 return False
             shutil.copyfile(self.target, self.tmp)
+            if _stamp(self.target) != self._stamp:
+                return False  # written to meanwhile
             self._con = connect(self.tmp)
             if known_versions(self._con) != self.published:
                 return False
@@ -404,9 +417,9 @@ class Extension:
         return True
 
     def swap(self) -> bool:
-        """Put the written copy in place, unless the file changed meanwhile."""
-        expected = self.parent.version if self.parent else None
-        if not self._written or latest(self.target) != expected:
+        """Put the written copy in place, unless the file changed since it was copied (its
+        inode, size and modification time tell, without opening it)."""
+        if not self._written or _stamp(self.target) != self._stamp:
             remove(self.tmp)
             return False
         os.replace(self.tmp, self.target)

@@ -92,6 +92,29 @@ def test_second_run_after_one_change_reads_the_rest_from_cache(prefect_harness, 
     assert second.metrics == first.metrics + 1
 
 
+def test_workers_are_kept_between_runs_inside_workers_kept_only(prefect_harness, raw_copy,
+                                                                tmp_path, monkeypatch):
+    import flows.release as release_module
+    from flows.release import workers_kept
+
+    pools = []
+    real = release_module.worker_pool
+    monkeypatch.setattr(release_module, "worker_pool", lambda n: pools.append(n) or real(n))
+    path, out = raw_copy / "001_fb00645a8e6ebd2d.txt", str(tmp_path / "out")
+
+    def run_after_a_change(night):
+        path.write_text(path.read_text(encoding="utf-8") + f"\n全区新建党支部{night + 5}个。\n",
+                        encoding="utf-8")
+        return release_flow(raw_dir=str(raw_copy), output_dir=out, processes=1)
+
+    with workers_kept():
+        assert run_after_a_change(0).created and run_after_a_change(1).created
+        assert len(pools) == 1 and release_module._workers is not None  # one pool, kept
+    assert release_module._workers is None  # stopped when the block ends
+    assert run_after_a_change(2).created
+    assert len(pools) == 2 and release_module._workers is None  # outside: a pool per run
+
+
 def test_run_plans_keep_a_batch_queued_for_each_worker_process():
     from prefect.task_runners import ThreadPoolTaskRunner
 

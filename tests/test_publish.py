@@ -194,6 +194,27 @@ def test_rows_are_compared_in_full_when_the_rules_changed(tmp_path, monkeypatch)
     assert _duckdb_contents(tmp_path / DUCKDB_FILE) == extended
 
 
+def test_a_duckdb_file_written_to_during_a_publish_is_rebuilt_not_replaced(tmp_path, monkeypatch):
+    import dangjian.database as database
+    import dangjian.publish as module
+
+    publish(tmp_path, _tables(2), "c" * 64)
+    rebuilds = []
+    real_build, real_finish = module.build_duckdb, database.Extension.finish
+    monkeypatch.setattr(module, "build_duckdb", lambda output: rebuilds.append(1) or real_build(output))
+
+    def finish_then_another_writer(self, manifest):
+        done = real_finish(self, manifest)
+        real_build(tmp_path)  # another process rewrites the file before the copy is swapped in
+        return done
+
+    monkeypatch.setattr(database.Extension, "finish", finish_then_another_writer)
+    publish(tmp_path, _tables(3), "d" * 64)
+    assert rebuilds == [1]  # the copy was dropped, and the file rebuilt from both releases
+    assert not list(tmp_path.glob(f".{DUCKDB_FILE}*"))
+    _views_match_release_folders(tmp_path)
+
+
 def test_an_old_duckdb_file_with_a_table_per_release_is_rebuilt(tmp_path):
     publish(tmp_path, _tables(2), "c" * 64)
     (tmp_path / DUCKDB_FILE).unlink()
