@@ -2,8 +2,10 @@
 
 Prefect's own runner (``flow.serve``) starts a fresh Python process for every run, which then
 imports Prefect, pandas and the extraction rules again: seconds of fixed cost a night, however
-little changed. Served warm, one process keeps all of that loaded, and the batch workers' fork
-server too, so a night's run costs what its new files cost. The price is isolation: runs
+little changed. Served warm, one process keeps all of that loaded, and the batch workers too
+(when the caller keeps them, as ``dangjian serve --warm`` does), so a night's run costs what its
+new files cost. Between runs the process collects its garbage and freezes what survives (see
+:func:`flows.runners.freeze_heap`). The price is isolation: runs
 follow one another in one interpreter, and one that crashes it stops the schedule until the
 process is restarted (run it under a supervisor such as systemd).
 
