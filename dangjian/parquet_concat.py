@@ -24,7 +24,7 @@ MAGIC = b"PAR1"
 _TRUE, _FALSE, _BYTE, _I16, _I32, _I64, _DOUBLE, _BINARY, _LIST, _SET, _MAP, _STRUCT = range(1, 13)
 #: Field ids (parquet.thrift) of what concatenation changes.
 FILE_NUM_ROWS, FILE_ROW_GROUPS = 3, 4
-GROUP_COLUMNS, GROUP_NUM_ROWS, GROUP_FILE_OFFSET, GROUP_ORDINAL = 1, 3, 5, 7
+GROUP_COLUMNS, GROUP_FILE_OFFSET, GROUP_ORDINAL = 1, 5, 7
 CHUNK_FILE_OFFSET, CHUNK_META, CHUNK_OFFSET_INDEX, CHUNK_COLUMN_INDEX = 2, 3, 4, 6
 CHUNK_OFFSETS = (CHUNK_FILE_OFFSET, CHUNK_OFFSET_INDEX, CHUNK_COLUMN_INDEX)
 #: ColumnMetaData: data, index and dictionary page offsets, bloom filter offset.
@@ -32,7 +32,8 @@ META_OFFSETS = (9, 10, 11, 14)
 #: FileMetaData fields every file must share: version, schema, key-value metadata, column orders.
 SHARED_FIELDS = (1, 2, 5, 7)
 
-#: A struct is its fields in order: [field id, type, value]; a bool's value is its type.
+#: A struct is its fields in order: [field id, type, value]. A bool field's value is None: its
+#: type (true or false) is the value, as the protocol writes it.
 Struct = list[list[Any]]
 
 
@@ -48,6 +49,12 @@ class _Reader:
         value = self.data[self.pos]
         self.pos += 1
         return value
+
+    def take(self, size: int) -> bytes:
+        if self.pos + size > len(self.data):
+            raise IndexError("past the end")
+        self.pos += size
+        return self.data[self.pos - size:self.pos]
 
     def varint(self) -> int:
         shift = result = 0
@@ -68,12 +75,9 @@ class _Reader:
         if kind in (_I16, _I32, _I64):
             return self.zigzag()
         if kind == _DOUBLE:
-            self.pos += 8
-            return self.data[self.pos - 8:self.pos]
+            return self.take(8)
         if kind == _BINARY:
-            size = self.varint()
-            self.pos += size
-            return self.data[self.pos - size:self.pos]
+            return self.take(self.varint())
         if kind in (_LIST, _SET):
             header = self.byte()
             size = header >> 4 if header >> 4 != 15 else self.varint()

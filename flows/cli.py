@@ -62,7 +62,7 @@ def cmd_release(args: argparse.Namespace) -> int:
 
     from dangjian.lock import LockTimeout
     from flows.release import QuarantineError, release_flow, reporting_progress
-    from flows.runners import freeze_heap, plan, without_heartbeat
+    from flows.runners import heap_frozen, plan, without_heartbeat
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
     if args.task_runner != "dask":
@@ -71,7 +71,6 @@ def cmd_release(args: argparse.Namespace) -> int:
         skip_dask_dataframe()
     run_plan = plan(args.task_runner, args.workers, args.dask_address, n_files=n_files)
     flow = release_flow.with_options(task_runner=run_plan.task_runner)
-    freeze_heap()  # what the imports made lives as long as the process
     with Progress(TextColumn("extracting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         task_id = bar.add_task("extract", total=None)
@@ -80,7 +79,8 @@ def cmd_release(args: argparse.Namespace) -> int:
             bar.update(task_id, completed=done, total=total)
 
         try:
-            with reporting_progress(progress), without_heartbeat():
+            # what the imports made lives as long as the run: out of the collector's way
+            with reporting_progress(progress), without_heartbeat(), heap_frozen():
                 summary = flow(raw_dir=args.raw, output_dir=args.output, batch_size=args.batch_size,
                                strict=args.strict, cache=not args.no_cache,
                                processes=run_plan.processes)

@@ -94,6 +94,17 @@ def without_heartbeat() -> Iterator[None]:
         yield
 
 
+@contextmanager
+def heap_frozen(collect: bool = False) -> Iterator[None]:
+    """:func:`freeze_heap` for the block, thawed after it: the interpreter's last collection at
+    exit must see every object, or native extensions (DuckDB's bindings) report them leaked."""
+    freeze_heap(collect)
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def freeze_heap(collect: bool = False) -> None:
     """Hide every object alive now from the garbage collector, as ``gc.freeze`` does.
 

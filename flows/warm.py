@@ -26,7 +26,7 @@ from prefect.flow_engine import run_flow
 from prefect.states import Pending
 from prefect.utilities.engine import propose_state_sync
 
-from flows.runners import freeze_heap, without_heartbeat
+from flows.runners import freeze_heap, heap_frozen, without_heartbeat
 
 logger = logging.getLogger("dangjian.serve")
 POLL_SECONDS = 5.0
@@ -44,8 +44,7 @@ def serve_warm(flow: Flow[..., Any], *, name: str, cron: str | None = None,
     logger.info("serving deployment %s/%s in this process", flow.name, name)
     done = 0
     # Settings are set once for all runs: a temporary setting costs a tenth of a second.
-    with get_client(sync_client=True) as client, without_heartbeat():
-        freeze_heap(collect=True)
+    with get_client(sync_client=True) as client, without_heartbeat(), heap_frozen(collect=True):
         while max_runs is None or done < max_runs:
             try:
                 due = client.get_scheduled_flow_runs_for_deployments(

@@ -210,7 +210,7 @@ def test_a_document_whose_documents_row_failed_is_extracted_again_alone(tmp_path
                         lambda doc, meta: extracted.append(doc.source_file) or broken(doc, meta))
     again = stage_batch(raw, files, 0, tmp_path / "w2", {}, cache)
     assert sorted(extracted) == ["1.txt", "3.txt"] and again.cached == 2
-    fresh = stage_batch(raw, files, 0, tmp_path / "fresh", {}, None)
+    stage_batch(raw, files, 0, tmp_path / "fresh", {}, None)
     assert _parts(tmp_path / "w2") == _parts(tmp_path / "fresh")
 
 

@@ -129,3 +129,18 @@ def test_ordinals_are_renumbered_and_the_digest_is_of_the_file(tmp_path):
     assert [_field(g, GROUP_ORDINAL)[2] for g in groups] == [0, 1, 2, 3]
     assert digest.hexdigest() == hashlib.sha256((tmp_path / "all.parquet").read_bytes()).hexdigest()
     assert pq.read_table(tmp_path / "all.parquet").equals(_table(0, 1000))
+
+
+def test_a_truncated_footer_is_refused(tmp_path):
+    import struct
+
+    good = _write(tmp_path / "good.parquet", _table(0, 300))
+    data = good.read_bytes()
+    end = read_footer(good)[1]
+    footer = data[end:-8]
+    for cut in (1, len(footer) // 3, len(footer) // 2, len(footer) - 1):
+        bad = tmp_path / f"cut{cut}.parquet"
+        bad.write_bytes(data[:end] + footer[:cut] + struct.pack("<I", cut) + b"PAR1")
+        with pytest.raises(ParquetConcatError):
+            concatenate([bad], tmp_path / "all.parquet")
+

@@ -66,3 +66,14 @@ def test_freeze_heap_hides_live_objects_and_first_collects_dead_frozen_cycles():
         assert ref() is None and gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_a_frozen_heap_is_thawed_after_its_block():
+    import gc
+
+    from flows.runners import heap_frozen
+
+    assert gc.get_freeze_count() == 0
+    with heap_frozen():
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
