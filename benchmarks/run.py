@@ -19,7 +19,8 @@ release's process tree and the load average before it started.
 
 Runs go to a Prefect server started once for the benchmark, as scheduled runs of ``dangjian
 serve`` do (``--ephemeral`` instead lets each run start Prefect's temporary server, which adds
-several seconds per run).
+several seconds per run). They start :data:`SETTLE_S` seconds apart, as a schedule's runs find
+the server idle.
 
 Results go to ``benchmarks/results.json`` (and stdout), replacing earlier results of the same
 sizes on the same machine. This is not a test: nothing is asserted.
