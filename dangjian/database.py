@@ -137,13 +137,18 @@ def latest(path: Path) -> str | None:
     try:
         con = duckdb.connect(str(path), read_only=True)
         try:
-            if not _has_layout(con):
-                return None
-            row = con.execute("SELECT version FROM releases WHERE is_latest").fetchone()
+            return _latest_of(con)
         finally:
             con.close()
     except duckdb.Error:
         return None
+
+
+def _latest_of(con: duckdb.DuckDBPyConnection) -> str | None:
+    """:func:`latest` over an open connection to the file."""
+    if not _has_layout(con):
+        return None
+    row = con.execute("SELECT version FROM releases WHERE is_latest").fetchone()
     return row[0] if row else None
 
 
@@ -380,13 +385,15 @@ class Extension:
             create(self._con)
         else:
             if not self.published or self.published[-1] != self.parent.version \
-                    or latest(self.target) != self.parent.version:
+                    or self._stamp is None:
                 return False
             shutil.copyfile(self.target, self.tmp)
             if _stamp(self.target) != self._stamp:
                 return False  # written to meanwhile
+            # The copy is checked, not the file: one connection fewer, and the same bytes.
             self._con = connect(self.tmp)
-            if known_versions(self._con) != self.published:
+            if _latest_of(self._con) != self.parent.version \
+                    or known_versions(self._con) != self.published:
                 return False
         self._seq = len(self.published) + 1
         self._con.execute("BEGIN TRANSACTION")
