@@ -17,7 +17,7 @@ import struct
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 MAGIC = b"PAR1"
 #: Compact protocol types.
@@ -222,20 +222,24 @@ def read_footer(path: Path) -> tuple[Struct, int]:
     """The footer of a Parquet file, and where it starts (the end of the row groups). The
     struct may be shared with other callers: copy what you change (see :func:`_moved`)."""
     with open(path, "rb") as handle:
-        head = handle.read(4)
-        size = handle.seek(0, 2)
-        if size < 12 or head != MAGIC:
-            raise ParquetConcatError(f"{path} is not a Parquet file")
-        handle.seek(size - 8)
-        tail = handle.read(8)
-        if tail[4:] != MAGIC:
-            raise ParquetConcatError(f"{path} is not a Parquet file (or an encrypted one)")
-        (length,) = struct.unpack("<I", tail[:4])
-        start = size - 8 - length
-        if start < 4:
-            raise ParquetConcatError(f"{path} has a footer longer than the file")
-        handle.seek(start)
-        return _decoded(handle.read(length)), start
+        return _footer(handle, path)
+
+
+def _footer(handle: BinaryIO, path: Path) -> tuple[Struct, int]:
+    head = handle.read(4)
+    size = handle.seek(0, 2)
+    if size < 12 or head != MAGIC:
+        raise ParquetConcatError(f"{path} is not a Parquet file")
+    handle.seek(size - 8)
+    tail = handle.read(8)
+    if tail[4:] != MAGIC:
+        raise ParquetConcatError(f"{path} is not a Parquet file (or an encrypted one)")
+    (length,) = struct.unpack("<I", tail[:4])
+    start = size - 8 - length
+    if start < 4:
+        raise ParquetConcatError(f"{path} has a footer longer than the file")
+    handle.seek(start)
+    return _decoded(handle.read(length)), start
 
 
 def concatenate(sources: Iterable[Path], target: Path, digest: Any = None,
@@ -258,17 +262,18 @@ def concatenate(sources: Iterable[Path], target: Path, digest: Any = None,
 
         write(MAGIC)
         for source in sources:
-            footer, end = read_footer(source)
-            num_rows = _field(footer, FILE_NUM_ROWS)
-            if num_rows is None or num_rows[2] == 0:
-                continue
-            if first is None:
-                first = footer
-            elif any(_field(footer, fid) != _field(first, fid) for fid in SHARED_FIELDS):
-                raise ParquetConcatError(f"{source} has another schema than the files before it")
-            shift = out.tell() - 4
-            with open(source, "rb") as handle:  # the row groups (and any page index) as they are
-                handle.seek(4)
+            with open(source, "rb") as handle:
+                footer, end = _footer(handle, source)
+                num_rows = _field(footer, FILE_NUM_ROWS)
+                if num_rows is None or num_rows[2] == 0:
+                    continue
+                if first is None:
+                    first = footer
+                elif any(_field(footer, fid) != _field(first, fid) for fid in SHARED_FIELDS):
+                    raise ParquetConcatError(
+                        f"{source} has another schema than the files before it")
+                shift = out.tell() - 4
+                handle.seek(4)  # the row groups (and any page index) as they are
                 left = end - 4
                 while left:
                     chunk = handle.read(min(block, left))
