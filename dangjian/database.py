@@ -15,7 +15,10 @@ release it belongs to (``since_seq`` and ``until_seq``, positions in the ``relea
 Adding a release compares its rows with the rows of its parent: rows that are no longer there
 get their ``until_seq``, new ones are inserted. Under the same rules and table models, a
 document's rows depend only on the document (the extraction cache relies on the same fact), so
-the metric rows of documents whose ``documents`` row is unchanged are not compared at all.
+the metric rows of documents whose ``documents`` row is unchanged are not compared at all. A
+release's tables are its batches' row groups copied byte for byte, and a kept batch is the same
+row group in the parent, so only the rows of row groups the two releases do not share are read
+and compared.
 The file is written in the 1.0 storage format, so DuckDB 1.x clients can open it.
 """
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow
 
 #: The tables built from raw/; ``changes`` is derived from them and the parent release.
 CONTENT_TABLES = ("documents", "metrics", "quarantine", "rejected")
@@ -181,27 +185,98 @@ def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str
 
 
 def add_content(con: duckdb.DuckDBPyConnection, release: Release, seq: int,
-                parent: dict[str, Any] | None, tables: tuple[str, ...] = TABLES) -> None:
-    """Add the rows of ``tables`` of ``release`` (position ``seq``) after the release at
-    ``seq - 1`` whose manifest is ``parent``; inside the caller's transaction."""
-    fast = release.same_rules_as(parent)
+                parent: Release | None, tables: tuple[str, ...] = TABLES) -> None:
+    """Add the rows of ``tables`` of ``release`` (position ``seq``) after ``parent``, the release
+    at ``seq - 1``; inside the caller's transaction."""
+    fast = parent is not None and release.same_rules_as(parent.manifest)
     changed: list[str] | None = None
     for table in tables:
         files = release.files(table)
         if table == "metrics" and fast and changed is not None:
-            _add_table(con, table, files, seq, only_files=changed)
+            groups = unshared_rows(files, parent.files(table), changed) if parent else None
+            _add_table(con, table, files, seq, only_files=changed, groups=groups)
         elif table == "documents" and fast:
-            changed = _add_table(con, table, files, seq, report_files=True)
+            groups = unshared_rows(files, parent.files(table)) if parent else None
+            changed = _add_table(con, table, files, seq, report_files=True, groups=groups)
         else:
             _add_table(con, table, files, seq)
 
 
+@dataclass
+class Unshared:
+    """The rows of the row groups that a release's table and its parent's do not share byte for
+    byte (:func:`dangjian.parquet_concat.row_group_digests`): ``new`` of the release, ``old`` of
+    the parent. Kept batches are copied into each release as they are, so a night that changed
+    one document leaves one row group unshared, and only its rows need comparing."""
+
+    new: pyarrow.Table
+    old: pyarrow.Table
+
+
+def unshared_rows(files: list[Path], parent_files: list[Path],
+                  force: list[str] | None = None) -> Unshared | None:
+    """The rows of the unshared row groups of ``files`` and ``parent_files`` (each pair of equal
+    row groups shared once), and of both groups of any pair that may hold a source file of
+    ``force`` (by its source_file statistics). None when they cannot be read so."""
+    import pyarrow.parquet as pq
+
+    from dangjian.parquet_concat import ParquetConcatError, row_group_digests
+
+    if not files:
+        return None
+    try:
+        new = [(f, i, d) for f in files for i, d in enumerate(row_group_digests(f))]
+        old = [(f, i, d) for f in parent_files for i, d in enumerate(row_group_digests(f))]
+        readers = {f: pq.ParquetFile(f) for f in {*files, *parent_files}}
+        spare: dict[bytes, list[int]] = {}
+        for k, (_, _, digest) in enumerate(old):
+            spare.setdefault(digest, []).append(k)
+        pairs: dict[int, int] = {}
+        for k, (_, _, digest) in enumerate(new):
+            if spare.get(digest):
+                pairs[k] = spare[digest].pop()
+        for k, j in list(pairs.items()):
+            if force and (_may_hold(readers, new[k], force) or _may_hold(readers, old[j], force)):
+                del pairs[k]
+        shared = set(pairs.values())
+        return Unshared(
+            _read_groups(readers, [g for k, g in enumerate(new) if k not in pairs], files),
+            _read_groups(readers, [g for k, g in enumerate(old) if k not in shared], files))
+    except (OSError, ValueError, ParquetConcatError, pyarrow.ArrowException):
+        return None
+
+
+def _may_hold(readers: dict[Path, Any], group: tuple[Path, int, bytes], names: list[str]) -> bool:
+    meta = readers[group[0]].metadata.row_group(group[1])
+    for j in range(meta.num_columns):
+        column = meta.column(j)
+        if column.path_in_schema == "source_file":
+            stats = column.statistics
+            if stats is None or not stats.has_min_max:
+                return True
+            return any(stats.min <= name <= stats.max for name in names)
+    return True
+
+
+def _read_groups(readers: dict[Path, Any], groups: list[tuple[Path, int, bytes]],
+                 files: list[Path]) -> pyarrow.Table:
+    by_file: dict[Path, list[int]] = {}
+    for path, index, _ in groups:
+        by_file.setdefault(path, []).append(index)
+    tables = [readers[path].read_row_groups(indexes) for path, indexes in by_file.items()]
+    if not tables:
+        return readers[files[0]].schema_arrow.empty_table()
+    return pyarrow.concat_tables(tables)
+
+
 def _add_table(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], seq: int,
-               only_files: list[str] | None = None, report_files: bool = False) -> list[str] | None:
+               only_files: list[str] | None = None, report_files: bool = False,
+               groups: Unshared | None = None) -> list[str] | None:
     """End the rows of ``table`` that are not in the release's file any more and insert the
     new ones. ``only_files``: compare only rows of these source files, once the hashes of the
     other files' rows show them unchanged. ``report_files``: return the source files whose rows
-    changed."""
+    changed. ``groups``: the rows the release and its parent do not share (the parent's rows
+    are the file's rows alive now), so that only those are compared."""
     rows = ROWS.format(table=table)
     have = _table_columns(con, table)
     incoming = f"read_parquet([{', '.join(_sql(f) for f in files)}])" if files else None
@@ -224,26 +299,44 @@ def _add_table(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], se
                        else f"NULL::{k} AS {_quote(n)}" for n, k in data)
     source = f"SELECT {values} FROM {incoming}" if incoming else f"SELECT {values} WHERE false"
     in_files = ""
-    if only_files is not None and incoming is not None and "source_file" in present:
+    changed: list[str] | None = None
+    by_file = incoming is not None and "source_file" in present
+    if groups is not None and by_file and (only_files is not None or report_files):
+        con.register("unshared_new", groups.new)
+        con.register("unshared_old", groups.old)
+        new_rows, old_rows = (f"SELECT {values} FROM unshared_{side}" for side in ("new", "old"))
+        if report_files:
+            only_files = sorted(r[0] for r in con.execute(
+                f"SELECT DISTINCT source_file FROM (({old_rows}) EXCEPT ALL ({new_rows}) "
+                f"UNION ALL (({new_rows}) EXCEPT ALL ({old_rows})))").fetchall())
+            changed = only_files
+        # Every row outside the unshared groups is in a group the parent has byte for byte.
+        source, alive_rows, hashed = new_rows, old_rows, _hash(names)
+    else:
+        alive_rows, hashed = f"SELECT * FROM {rows} WHERE until_seq IS NULL", f"{ROW_HASH}"
+    if only_files is not None and by_file:
         con.execute("CREATE OR REPLACE TEMP TABLE changed_files (source_file VARCHAR)")
         if only_files:
             con.executemany("INSERT INTO changed_files VALUES (?)", [[f] for f in only_files])
         in_files = "source_file IN (SELECT source_file FROM changed_files)"
         left = con.execute(f"SELECT count(*), sum({_hash(names)}::HUGEINT) FROM ({source}) "
-                           f"WHERE NOT {in_files}").fetchone()
-        right = con.execute(f"SELECT count(*), sum({ROW_HASH}::HUGEINT) FROM {rows} "
-                            f"WHERE until_seq IS NULL AND NOT {in_files}").fetchone()
+                           f"WHERE NOT {in_files}").fetchall()
+        right = con.execute(f"SELECT count(*), sum({hashed}::HUGEINT) FROM ({alive_rows}) "
+                            f"WHERE NOT {in_files}").fetchall()
         if left != right:
-            in_files = ""  # the other files' rows differ after all: compare everything
+            # the other files' rows differ after all: compare everything
+            in_files, changed = "", None
+            source = f"SELECT {values} FROM {incoming}"
         elif not only_files:
-            return None
+            _unregister(con, groups)
+            return changed
     con.execute(f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT *, {_hash(names)} AS {ROW_HASH} "
-                f"FROM ({source})" + (f" WHERE {in_files}" if in_files else ""))
+                f"FROM ({source})" + (f" WHERE {in_files}" if in_files else "")).fetchall()
+    _unregister(con, groups)
     keyed = ", ".join(_quote(n) for n in [*names, ROW_HASH])
     alive = f"SELECT {keyed} FROM {rows} WHERE until_seq IS NULL" + (
         f" AND {in_files}" if in_files else "")
-    changed = None
-    if report_files and "source_file" in names:
+    if report_files and changed is None and "source_file" in names:
         changed = sorted(r[0] for r in con.execute(
             f"SELECT DISTINCT source_file FROM (({alive}) EXCEPT ALL (SELECT {keyed} FROM "
             f"incoming) UNION ALL ((SELECT {keyed} FROM incoming) EXCEPT ALL ({alive})))"
@@ -276,6 +369,12 @@ def _add_table(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], se
     return changed
 
 
+def _unregister(con: duckdb.DuckDBPyConnection, groups: Unshared | None) -> None:
+    if groups is not None:
+        for name in ("unshared_new", "unshared_old"):
+            con.unregister(name)
+
+
 def _hash(names: list[str]) -> str:
     """A 64-bit hash of a row's values: the key rows are matched on, then compared in full."""
     return f"hash({', '.join(_quote(n) for n in names)})" if names else "0::UBIGINT"
@@ -302,7 +401,7 @@ def add_release_row(con: duckdb.DuckDBPyConnection, release: Release, seq: int) 
 
 
 def add_release(con: duckdb.DuckDBPyConnection, release: Release,
-                parent: dict[str, Any] | None) -> None:
+                parent: Release | None) -> None:
     seq = len(known_versions(con)) + 1
     add_content(con, release, seq, parent)
     add_release_row(con, release, seq)
@@ -321,7 +420,7 @@ def build(target: Path, releases: list[Release]) -> Path:
             con.execute("BEGIN TRANSACTION")
             add_release(con, release, parent)
             con.execute("COMMIT")
-            parent = release.manifest
+            parent = release
         close(con)
     except BaseException:
         con.close()
@@ -397,8 +496,7 @@ class Extension:
                 return False
         self._seq = len(self.published) + 1
         self._con.execute("BEGIN TRANSACTION")
-        add_content(self._con, self.release, self._seq,
-                    self.parent.manifest if self.parent else None, CONTENT_TABLES)
+        add_content(self._con, self.release, self._seq, self.parent, CONTENT_TABLES)
         return True
 
     def finish(self, manifest: dict[str, Any]) -> bool:
@@ -408,8 +506,7 @@ class Extension:
             if not self._loaded or self._con is None:
                 return False
             release = Release(self.release.version, self.release.folder, manifest)
-            add_content(self._con, release, self._seq,
-                        self.parent.manifest if self.parent else None, ("changes",))
+            add_content(self._con, release, self._seq, self.parent, ("changes",))
             add_release_row(self._con, release, self._seq)
             self._con.execute("COMMIT")
             close(self._con)

@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dangjian.parquet_concat import (CHUNK_META, FILE_ROW_GROUPS, GROUP_COLUMNS, GROUP_FILE_OFFSET, GROUP_ORDINAL,
-                                     ParquetConcatError, _field, concatenate, encode, read_footer)
+                                     ParquetConcatError, _field, concatenate, encode, read_footer,
+                                     row_group_digests)
 
 
 def _table(start, n):
@@ -144,3 +145,18 @@ def test_a_truncated_footer_is_refused(tmp_path):
         with pytest.raises(ParquetConcatError):
             concatenate([bad], tmp_path / "all.parquet")
 
+
+
+@pytest.mark.parametrize("page_index", [False, True])
+def test_a_row_group_has_the_same_digest_in_its_part_and_in_the_joined_file(tmp_path, page_index):
+    sources = [_write(tmp_path / f"{i}.parquet", _table(i * 600, 600 - i * 100),
+                      write_page_index=page_index) for i in range(3)]
+    concatenate(sources, tmp_path / "all.parquet")
+    parts = [d for s in sources for d in row_group_digests(s)]
+    assert row_group_digests(tmp_path / "all.parquet") == parts
+    assert len(set(parts)) == len(parts) == 3 + 2 + 2
+    # Other rows, or the same rows written otherwise, are other bytes.
+    again = _write(tmp_path / "again.parquet", _table(0, 600), write_page_index=page_index)
+    assert row_group_digests(again) == row_group_digests(sources[0])
+    other = _write(tmp_path / "other.parquet", _table(1, 600), write_page_index=page_index)
+    assert not set(row_group_digests(other)) & set(parts)

@@ -308,3 +308,70 @@ def test_strict_runs_do_not_stand_on_a_release_with_quarantined_rows(tmp_path):
     publish(tmp_path, tables, "c" * 64)
     assert unchanged_release(tmp_path, "c" * 64) is not None
     assert unchanged_release(tmp_path, "c" * 64, allow_quarantine=False) is None
+
+
+def _batched_tables(titles: dict[str, str | None], subjects: dict[str, str]) -> list[dict]:
+    """Tables of four files in two batches (parts), as a run stages them."""
+    batches = []
+    for names in (["a.txt", "b.txt"], ["c.txt", "d.txt"]):
+        documents, metrics = [], []
+        for name in names:
+            doc_id = name[0] * 64
+            documents.append({"doc_id": doc_id, "source_file": name, "title": titles.get(name),
+                              "publisher": None, "published": pd.Timestamp("2021-01-02"),
+                              "url": None, "place": "宁波市", "encoding": "utf-8",
+                              "script": "simplified", "n_chars": 100})
+            metrics += [_metric(metric_id=f"{name}{i}", doc_id=doc_id, source_file=name,
+                                char_start=i * 10, char_end=i * 10 + 3,
+                                subject=subjects.get(name, "党组织")) for i in range(3)]
+        batches.append({"documents": frame("documents", documents),
+                        "metrics": frame("metrics", metrics),
+                        "quarantine": frame("quarantine", []), "rejected": frame("rejected", [])})
+    return batches
+
+
+def _publish_batches(output, batches, digest):
+    from dangjian.publish import CONTENT_TABLES, publish_parts
+    from dangjian.staging import new_workdir
+
+    workdir = new_workdir(output)
+    for index, tables in enumerate(batches):
+        for name in CONTENT_TABLES:
+            write_part(workdir, name, index, tables[name])
+    return publish_parts(output, workdir, digest)
+
+
+def test_only_row_groups_not_shared_with_the_parent_are_compared(tmp_path, monkeypatch):
+    """A batch kept from an earlier run is the same row group in both releases, so the DuckDB
+    file compares only the other batch's rows; the file still equals a rebuild, also when a
+    document's row changed but its metric rows did not (a new title from the metadata)."""
+    import dangjian.database as database
+    import dangjian.publish as module
+
+    output = tmp_path / "out"
+    output.mkdir()
+    _publish_batches(output, _batched_tables({}, {}), "c" * 64)
+    compared = []
+    real = database.unshared_rows
+
+    def spy(files, parent_files, force=None):
+        found = real(files, parent_files, force)
+        compared.append((found.new.num_rows, found.old.num_rows, force))
+        return found
+
+    monkeypatch.setattr(database, "unshared_rows", spy)
+    # c.txt got a title: its documents row changed, its metric rows did not.
+    _publish_batches(output, _batched_tables({"c.txt": "标题"}, {}), "d" * 64)
+    # The second batch's documents group differs; its metrics group is the same bytes, but is
+    # compared all the same, since it holds c.txt.
+    assert compared == [(2, 2, None), (6, 6, ["c.txt"])]
+    compared.clear()
+    # Tables made by hand: a.txt's metric rows changed though no documents row did. Its group
+    # is unshared, the hash check sees rows outside the changed files differ, and every row is
+    # compared in full.
+    _publish_batches(output, _batched_tables({"c.txt": "标题"}, {"a.txt": "党员"}), "e" * 64)
+    assert compared == [(0, 0, None), (6, 6, [])]
+    extended = _duckdb_contents(output / DUCKDB_FILE)
+    module.build_duckdb(output)
+    assert _duckdb_contents(output / DUCKDB_FILE) == extended
+    _views_match_release_folders(output)
