@@ -31,7 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow
+
+from dangjian import row_groups
+from dangjian.row_groups import Unshared
 
 #: The tables built from raw/; ``changes`` is derived from them and the parent release.
 CONTENT_TABLES = ("documents", "metrics", "quarantine", "rejected")
@@ -193,80 +195,14 @@ def add_content(con: duckdb.DuckDBPyConnection, release: Release, seq: int,
     for table in tables:
         files = release.files(table)
         if table == "metrics" and fast and changed is not None:
-            groups = unshared_rows(files, parent.files(table), changed) if parent else None
+            groups = row_groups.unshared_rows(files, parent.files(table), changed) \
+                if parent else None
             _add_table(con, table, files, seq, only_files=changed, groups=groups)
         elif table == "documents" and fast:
-            groups = unshared_rows(files, parent.files(table)) if parent else None
+            groups = row_groups.unshared_rows(files, parent.files(table)) if parent else None
             changed = _add_table(con, table, files, seq, report_files=True, groups=groups)
         else:
             _add_table(con, table, files, seq)
-
-
-@dataclass
-class Unshared:
-    """The rows of the row groups that a release's table and its parent's do not share byte for
-    byte (:func:`dangjian.parquet_concat.row_group_digests`): ``new`` of the release, ``old`` of
-    the parent. Kept batches are copied into each release as they are, so a night that changed
-    one document leaves one row group unshared, and only its rows need comparing."""
-
-    new: pyarrow.Table
-    old: pyarrow.Table
-
-
-def unshared_rows(files: list[Path], parent_files: list[Path],
-                  force: list[str] | None = None) -> Unshared | None:
-    """The rows of the unshared row groups of ``files`` and ``parent_files`` (each pair of equal
-    row groups shared once), and of both groups of any pair that may hold a source file of
-    ``force`` (by its source_file statistics). None when they cannot be read so."""
-    import pyarrow.parquet as pq
-
-    from dangjian.parquet_concat import ParquetConcatError, row_group_digests
-
-    if not files:
-        return None
-    try:
-        new = [(f, i, d) for f in files for i, d in enumerate(row_group_digests(f))]
-        old = [(f, i, d) for f in parent_files for i, d in enumerate(row_group_digests(f))]
-        readers = {f: pq.ParquetFile(f) for f in {*files, *parent_files}}
-        spare: dict[bytes, list[int]] = {}
-        for k, (_, _, digest) in enumerate(old):
-            spare.setdefault(digest, []).append(k)
-        pairs: dict[int, int] = {}
-        for k, (_, _, digest) in enumerate(new):
-            if spare.get(digest):
-                pairs[k] = spare[digest].pop()
-        for k, j in list(pairs.items()):
-            if force and (_may_hold(readers, new[k], force) or _may_hold(readers, old[j], force)):
-                del pairs[k]
-        shared = set(pairs.values())
-        return Unshared(
-            _read_groups(readers, [g for k, g in enumerate(new) if k not in pairs], files),
-            _read_groups(readers, [g for k, g in enumerate(old) if k not in shared], files))
-    except (OSError, ValueError, ParquetConcatError, pyarrow.ArrowException):
-        return None
-
-
-def _may_hold(readers: dict[Path, Any], group: tuple[Path, int, bytes], names: list[str]) -> bool:
-    meta = readers[group[0]].metadata.row_group(group[1])
-    for j in range(meta.num_columns):
-        column = meta.column(j)
-        if column.path_in_schema == "source_file":
-            stats = column.statistics
-            if stats is None or not stats.has_min_max:
-                return True
-            return any(stats.min <= name <= stats.max for name in names)
-    return True
-
-
-def _read_groups(readers: dict[Path, Any], groups: list[tuple[Path, int, bytes]],
-                 files: list[Path]) -> pyarrow.Table:
-    by_file: dict[Path, list[int]] = {}
-    for path, index, _ in groups:
-        by_file.setdefault(path, []).append(index)
-    tables = [readers[path].read_row_groups(indexes) for path, indexes in by_file.items()]
-    if not tables:
-        return readers[files[0]].schema_arrow.empty_table()
-    return pyarrow.concat_tables(tables)
 
 
 def _add_table(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], seq: int,

@@ -7,6 +7,11 @@ the extractor version, or else the rules' output under the same version (``rules
 changed``). DuckDB joins the two Parquet files under a memory limit, spilling to disk beside the
 target, so releases of any size diff in bounded memory.
 
+A release's tables are its batches' row groups copied byte for byte, and a batch kept from an
+earlier run is the same row group in both releases, with no change in it: only the rows of the
+row groups the two releases do not share are joined (:mod:`dangjian.row_groups`), while they fit
+in memory. Otherwise the files are joined as below.
+
 When both releases were extracted by the same rules (the parent's manifest names the fingerprint
 the caller vouches for), a document's metrics are a function of its documents row (its bytes,
 name, place and date), so the documents whose row is the same in both releases have the same
@@ -24,6 +29,7 @@ import duckdb
 import pyarrow
 import pyarrow.parquet as pq
 
+from dangjian import row_groups
 from schemas.tables import arrow_schema
 
 COMPARED = ("value", "value_high", "unit", "qualifier", "quantity_kind", "statistic", "subject",
@@ -51,12 +57,14 @@ def _touched_ctes(old: Path, new: Path) -> str:
                      EXCEPT SELECT source_file FROM stable),"""
 
 
-def changes_query(old: Path, new: Path, changed_documents_only: bool = False) -> str:
+def changes_query(old: Path, new: Path, changed_documents_only: bool = False,
+                  metrics: tuple[str, str] | None = None) -> str:
     """SQL over two release folders that yields the changes table, in its column order.
 
     ``changed_documents_only`` joins only the metrics of files whose documents row differs (see
     :func:`write_changes` for when that gives the same table); the extractor versions behind
-    the cause are still taken over every row.
+    the cause are still taken over every row. ``metrics``: the relations (old, new) that hold
+    the metric rows to join, when not all of each file's (see :func:`unshared_metrics`).
     """
     differs = ", ".join(
         f"CASE WHEN o.{c} IS DISTINCT FROM n.{c} THEN '{c}' END" for c in COMPARED)
@@ -69,10 +77,11 @@ def changes_query(old: Path, new: Path, changed_documents_only: bool = False) ->
         only = "WHERE source_file IN (SELECT source_file FROM touched)"
     # versions reads the files, not o and n: a CTE read twice is materialised, every column of
     # every row, and under the fast path o and n hold only some rows.
+    o_rows, n_rows = metrics or (f"read_parquet({om})", f"read_parquet({nm})")
     return f"""
     WITH {touched}
-         o AS (SELECT {columns} FROM read_parquet({om}) {only}),
-         n AS (SELECT {columns} FROM read_parquet({nm}) {only}),
+         o AS (SELECT {columns} FROM {o_rows} {only}),
+         n AS (SELECT {columns} FROM {n_rows} {only}),
          od AS (SELECT source_file, doc_id FROM read_parquet({_sql(old / 'documents.parquet')})),
          nd AS (SELECT source_file, doc_id FROM read_parquet({_sql(new / 'documents.parquet')})),
          versions AS (SELECT (SELECT min(extractor_version) FROM read_parquet({om})) AS ov,
@@ -142,20 +151,39 @@ def write_changes(old: Path | None, new: Path, target: Path, rules: str | None =
     with pq.ParquetWriter(target, schema, compression="zstd", use_dictionary=True) as writer:
         if old is not None:
             old, new = Path(old), Path(new)
-            query = changes_query(old, new, same_extraction(old, new, rules))
-            rows = _write_query(query, Path(target).parent / ".changes-spill", schema, writer)
+            unshared = unshared_metrics(old, new)
+            if unshared is not None:
+                relations = {"old_metrics": unshared.old, "new_metrics": unshared.new}
+                query = changes_query(old, new, metrics=("old_metrics", "new_metrics"))
+            else:
+                relations = {}
+                query = changes_query(old, new, same_extraction(old, new, rules))
+            rows = _write_query(query, Path(target).parent / ".changes-spill", schema, writer,
+                                relations)
         if rows == 0:
             writer.write_table(schema.empty_table())
     return rows
 
 
-def _write_query(query: str, spill: Path, schema: pyarrow.Schema, writer: pq.ParquetWriter) -> int:
-    """Stream the query's rows into ``writer``, one row group per batch; the number of rows."""
+def unshared_metrics(old: Path, new: Path) -> row_groups.Unshared | None:
+    """The metric rows of the row groups two releases do not share byte for byte. A metric id
+    is in one row of a release, so a row in a shared group has its equal in the other release
+    and no change; joining the rest gives every change, whatever rules made either release."""
+    return row_groups.unshared_rows([new / "metrics.parquet"], [old / "metrics.parquet"],
+                                    columns=list(COLUMNS))
+
+
+def _write_query(query: str, spill: Path, schema: pyarrow.Schema, writer: pq.ParquetWriter,
+                 relations: dict[str, pyarrow.Table] | None = None) -> int:
+    """Stream the query's rows into ``writer``, one row group per batch; the number of rows.
+    ``relations``: Arrow tables the query reads by name."""
     rows = 0
     con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 2,
                                  "temp_directory": str(spill),
                                  "preserve_insertion_order": False})
     try:
+        for name, table in (relations or {}).items():
+            con.register(name, table)
         for batch in con.sql(query).to_arrow_reader(BATCH_ROWS):
             table = pyarrow.Table.from_batches([batch]).cast(schema)
             writer.write_table(table)

@@ -73,10 +73,21 @@ def _corpus(docs, orphans=None):
 
 
 def _both_ways(old, new, folder, rules=None):
-    """The changes table's bytes with the rules vouched for (fast path) and without (full join)."""
-    fast, full = folder / "fast.parquet", folder / "full.parquet"
-    write_changes(old, new, fast, rules=rules or rules_fingerprint())
-    write_changes(old, new, full)
+    """The changes table's bytes with the rules vouched for (fast path) and without (full join),
+    both from the whole files; and checks that joining the rows of the row groups the releases
+    do not share (the default) gives the full join's bytes."""
+    from dangjian import row_groups
+
+    fast, full, groups = (folder / f"{name}.parquet" for name in ("fast", "full", "groups"))
+    write_changes(old, new, groups, rules=rules or rules_fingerprint())
+    whole_files = row_groups.MAX_UNSHARED_BYTES
+    row_groups.MAX_UNSHARED_BYTES = -1  # no row groups held in memory: the files are joined
+    try:
+        write_changes(old, new, fast, rules=rules or rules_fingerprint())
+        write_changes(old, new, full)
+    finally:
+        row_groups.MAX_UNSHARED_BYTES = whole_files
+    assert groups.read_bytes() == full.read_bytes()
     return fast.read_bytes(), full.read_bytes(), pq.read_table(full).to_pylist()
 
 
@@ -127,7 +138,8 @@ def test_other_rules_fall_back_to_the_full_join(tmp_path, monkeypatch):
 
 def test_vouching_for_the_rules_skips_documents_whose_row_is_the_same(tmp_path):
     """Why tables put together by hand must not pass ``rules``: with the same documents under the
-    same rules, the fast path does not read their metrics at all."""
+    same rules, the fast path does not read their metrics at all. (The default, joining the row
+    groups the releases do not share, finds the edit: ``_both_ways`` checks it.)"""
     docs = {"a.txt": (A, "宁波市", [1, 2])}
     old = publish(tmp_path, _corpus(docs), "1" * 64).path
     edited = _corpus(docs)

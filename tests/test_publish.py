@@ -345,21 +345,22 @@ def test_only_row_groups_not_shared_with_the_parent_are_compared(tmp_path, monke
     """A batch kept from an earlier run is the same row group in both releases, so the DuckDB
     file compares only the other batch's rows; the file still equals a rebuild, also when a
     document's row changed but its metric rows did not (a new title from the metadata)."""
-    import dangjian.database as database
     import dangjian.publish as module
+    from dangjian import row_groups
 
     output = tmp_path / "out"
     output.mkdir()
     _publish_batches(output, _batched_tables({}, {}), "c" * 64)
     compared = []
-    real = database.unshared_rows
+    real = row_groups.unshared_rows
 
-    def spy(files, parent_files, force=None):
-        found = real(files, parent_files, force)
-        compared.append((found.new.num_rows, found.old.num_rows, force))
+    def spy(files, parent_files, force=None, columns=None):
+        found = real(files, parent_files, force, columns)
+        if columns is None:  # the DuckDB file's comparison, not the changes table's
+            compared.append((found.new.num_rows, found.old.num_rows, force))
         return found
 
-    monkeypatch.setattr(database, "unshared_rows", spy)
+    monkeypatch.setattr(row_groups, "unshared_rows", spy)
     # c.txt got a title: its documents row changed, its metric rows did not.
     _publish_batches(output, _batched_tables({"c.txt": "标题"}, {}), "d" * 64)
     # The second batch's documents group differs; its metrics group is the same bytes, but is
@@ -374,4 +375,20 @@ def test_only_row_groups_not_shared_with_the_parent_are_compared(tmp_path, monke
     extended = _duckdb_contents(output / DUCKDB_FILE)
     module.build_duckdb(output)
     assert _duckdb_contents(output / DUCKDB_FILE) == extended
+    _views_match_release_folders(output)
+
+
+def test_rows_are_compared_from_the_files_when_too_many_row_groups_differ(tmp_path, monkeypatch):
+    from dangjian import row_groups
+
+    output = tmp_path / "out"
+    output.mkdir()
+    _publish_batches(output, _batched_tables({}, {}), "c" * 64)
+    monkeypatch.setattr(row_groups, "MAX_UNSHARED_BYTES", -1)
+    found = []
+    real = row_groups.unshared_rows
+    monkeypatch.setattr(row_groups, "unshared_rows",
+                        lambda *a, **k: found.append(real(*a, **k)) or found[-1])
+    _publish_batches(output, _batched_tables({"c.txt": "标题", "a.txt": "题"}, {}), "d" * 64)
+    assert found and all(f is None for f in found)
     _views_match_release_folders(output)
