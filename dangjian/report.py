@@ -20,6 +20,7 @@ import os
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
@@ -27,7 +28,7 @@ from typing import Any, Iterable, NamedTuple
 import duckdb
 import pyarrow as pa
 
-from dangjian.corpus import Rejection, read_document
+from dangjian.corpus import RawDocument, Rejection, read_document
 from dangjian.publish import Decorator
 from dangjian.verify import release_folder
 
@@ -149,6 +150,13 @@ def highlight(text: str, spans: Iterable[Span]) -> str:
     close_to(len(text))
     parts.append(escape(text[pos:]))
     return "".join(parts)
+
+
+@lru_cache(maxsize=2 * MAX_DOCUMENTS)
+def _highlighted(text: str, spans: tuple[Span, ...]) -> str:
+    """:func:`highlight`, kept per process for the pages a warm process writes night after night
+    (the same texts with the same spans, most of them)."""
+    return highlight(text, spans)
 
 
 # --- reading a release ------------------------------------------------------------------------
@@ -416,13 +424,31 @@ def _text(raw_dir: Path | None, doc: dict[str, Any],
     ``root`` is the real path of ``raw_dir``, resolved once for all documents."""
     if raw_dir is None:
         return None, "the raw folder is not available, so the text is not shown"
-    read = read_document(Path(raw_dir), doc["source_file"], root=root)
+    read = _read(Path(raw_dir), doc["source_file"], root)
     if isinstance(read, Rejection):
         return None, f"the raw file cannot be read ({read.reason}), so the text is not shown"
     if read.doc_id != doc["doc_id"]:
         return None, ("the raw file has changed since this release (its sha256 differs from "
                       "doc_id), so the text is not shown")
     return read.text, None
+
+
+def _read(raw_dir: Path, source_file: str, root: Path | None) -> RawDocument | Rejection:
+    """:func:`dangjian.corpus.read_document`, from a per-process cache while the file's inode,
+    size and modification time are as they were (what the scan trusts too): a warm process
+    (``serve --warm``) shows mostly the same documents night after night."""
+    try:
+        info = os.stat(raw_dir / source_file)
+    except OSError:
+        return read_document(raw_dir, source_file, root=root)
+    stamp = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+    return _read_stamped(raw_dir, source_file, root, stamp)
+
+
+@lru_cache(maxsize=2 * MAX_DOCUMENTS)
+def _read_stamped(raw_dir: Path, source_file: str, root: Path | None,
+                  stamp: tuple[int, int, int, int]) -> RawDocument | Rejection:
+    return read_document(raw_dir, source_file, root=root)
 
 
 # --- the page ---------------------------------------------------------------------------------
@@ -591,7 +617,7 @@ def _documents(data: ReleaseData, spans: dict[str, list[Span]]) -> str:
         if text is None:
             body = f'<p class="note">{esc(data.notes.get(name, "text not available"))}</p>'
         else:
-            body = f'<div class="text">{highlight(text, spans.get(name, []))}</div>'
+            body = f'<div class="text">{_highlighted(text, tuple(spans.get(name, ())))}</div>'
         out.append(
             f'<details class="doc" id="doc-{i}"{is_open}><summary>'
             + (f'<b>{esc(doc["title"])}</b> <span class="file">{esc(name)}</span>'

@@ -279,6 +279,25 @@ def test_changed_raw_text_is_shown_without_text(seed, tmp_path):
     assert "the raw folder is not available" in build_report(folder, None)
 
 
+def test_a_text_read_before_is_read_again_once_its_file_changes(seed, tmp_path):
+    """The page keeps the texts it read for the next page in the same process, by the file's
+    inode, size and modification time: a file rewritten in place is read again."""
+    output, raw, folder = seed
+    copy = tmp_path / "raw"
+    shutil.copytree(raw, copy)
+    name = sorted(r["source_file"] for r in _rows(folder, "documents"))[0]
+    assert "its sha256 differs from doc_id" not in build_report(folder, copy)
+    path = copy / name
+    data = bytearray(path.read_bytes())
+    digit = next(i for i, byte in enumerate(data) if byte in b"0123456789")
+    data[digit] = ord("1") if data[digit] != ord("1") else ord("2")  # same size, same inode
+    with open(path, "r+b") as handle:
+        handle.write(data)
+    info = path.stat()
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns + 1_000_000))
+    assert "its sha256 differs from doc_id" in build_report(folder, copy)
+
+
 def test_the_release_flow_publishes_the_report(tmp_path):
     from dangjian.staging import new_workdir, write_part
     from flows.release import publish_release
