@@ -245,10 +245,22 @@ def stage_batch(raw_dir: Path, source_files: list[str], index: int, workdir: Pat
     if reused is not None:
         return reused
     result = BatchResult()
-    read = _read_batch(raw_dir, source_files, metadata, result)
-    keys = {item.source_file: cache.key(item.doc_id, item.source_file, meta)
-            for item, meta in read} if cache else {}
-    kept = _kept_rows(cache, keys) if cache else KeptRows()
+    keys: dict[str, str] = {}
+    kept = KeptRows()
+    if cache and digests is not None:
+        # The scan hashed every file: documents kept before are found by their digests, and
+        # only the others are read (a night's changed batch is mostly kept documents).
+        keys = {name: cache.key(digest, name, metadata_row(metadata, name))
+                for name in source_files if (digest := digests.get(name)) is not None}
+        kept = _kept_rows(cache, keys)
+        keys = {name: keys[name] for name in kept.files}
+    read = _read_batch(raw_dir, [f for f in source_files if f not in kept.files], metadata,
+                       result)
+    if cache:
+        keys.update((item.source_file, cache.key(item.doc_id, item.source_file, meta))
+                    for item, meta in read)
+        if digests is None:
+            kept = _kept_rows(cache, keys)
     result.cached = len(kept.files)
     _extract_into(result, [(item, meta) for item, meta in read
                            if item.source_file not in kept.files])
@@ -270,8 +282,9 @@ def stage_batch(raw_dir: Path, source_files: list[str], index: int, workdir: Pat
                                                      tables["quarantine"]["reason"].to_pylist()))
     counts = BatchCounts(len(source_files), rows["documents"], rows["metrics"], rows["rejected"],
                          n_quarantined, tuple(sorted(reasons)), result.cached)
-    if cache and key and (digests is None or _as_read(result, read) == {f: digests.get(f)
-                                                                       for f in source_files}):
+    as_read = {**{f: digests.get(f) for f in kept.files}, **_as_read(result, read)} \
+        if digests is not None else {}
+    if cache and key and (digests is None or as_read == {f: digests.get(f) for f in source_files}):
         # Kept under a key from the caller's digests only if the files were read with those
         # bytes: a file that changed in between must not leave its new rows under its old key.
         cache.keep_batch(key, workdir, index, {**counts.__dict__, "cached": 0})

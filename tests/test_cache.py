@@ -265,3 +265,25 @@ def test_a_document_key_is_the_hash_of_its_json_spec(doc_id, source_file, meta):
     spec = json.dumps([doc_id, source_file, meta or {}], ensure_ascii=False, sort_keys=True)
     key = ExtractionCache(Path("unused")).key(doc_id, source_file, meta)
     assert key == hashlib.sha256(spec.encode()).hexdigest()
+
+
+def test_with_the_scans_digests_only_the_documents_not_kept_are_read(tmp_path, monkeypatch):
+    """A night's changed batch reads its changed file, not the kept ones, and its parts are
+    those a fresh staging writes."""
+    from dangjian.corpus import file_digests
+
+    raw, files = _corpus(tmp_path)
+    cache = ExtractionCache(tmp_path / "cache")
+    stage_batch(raw, files, 0, tmp_path / "w1", {}, cache, file_digests(raw, files))
+    (raw / "2.txt").write_text("全市共有党员9万名。", encoding="utf-8")
+    read = []
+    real = pipeline.read_document
+    monkeypatch.setattr(pipeline, "read_document",
+                        lambda raw_dir, name, **kw: read.append(name) or real(raw_dir, name, **kw))
+    counts = stage_batch(raw, files, 0, tmp_path / "w2", {}, cache, file_digests(raw, files))
+    assert read == ["2.txt"] and counts.cached == len(files) - 1
+    stage_batch(raw, files, 0, tmp_path / "fresh", {}, None)
+    assert _parts(tmp_path / "w2") == _parts(tmp_path / "fresh")
+    # Kept under the digests' key: the next run links the whole batch in.
+    key = cache.batch_key(raw, files, {}, file_digests(raw, files))
+    assert cache.reuse_batch(key, tmp_path / "w3", 0) is not None
