@@ -433,6 +433,12 @@ class Extension:
         self._seq = len(self.published) + 1
         self._con.execute("BEGIN TRANSACTION")
         add_content(self._con, self.release, self._seq, self.parent, CONTENT_TABLES)
+        # Written out here, beside the rest of the release, so that finishing has only the
+        # changes table and the release's row left to write. The copy is private until it is
+        # swapped in, so a release that fails later leaves nothing half done behind.
+        self._con.execute("COMMIT")
+        self._con.execute("CHECKPOINT")
+        self._con.execute("BEGIN TRANSACTION")
         return True
 
     def finish(self, manifest: dict[str, Any]) -> bool:
