@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
+from dangjian import queries
 from schemas.catalog import load_catalog
 from schemas.tables import TABLES, arrow_schema
 
@@ -48,7 +47,7 @@ def _counts(folder: Path, limits: dict[str, int]) -> dict[str, list[tuple[str, i
     """Rows of metrics.parquet by each column of ``limits``, most first and at most its limit,
     counted by DuckDB (any size) over one connection (opening one costs more than a count)."""
     path = str(folder / "metrics.parquet").replace("'", "''")
-    con = duckdb.connect()
+    con = queries.cursor()
     try:
         return {column: con.execute(
             f"SELECT coalesce(CAST({column} AS VARCHAR), '(none)') AS k, count(*) AS n "

@@ -25,9 +25,9 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
-import duckdb
 import pyarrow as pa
 
+from dangjian import queries
 from dangjian.corpus import RawDocument, Rejection, read_document
 from dangjian.publish import Decorator
 from dangjian.verify import release_folder
@@ -219,7 +219,7 @@ class _Tables:
     def __init__(self, folder: Path) -> None:
         self.sources = {name: f"read_parquet({_sql_text(str(folder / f'{name}.parquet'))})"
                         for name in TABLE_FILES if (folder / f"{name}.parquet").is_file()}
-        self.con = duckdb.connect(config={"threads": 2})
+        self.con = queries.cursor()
 
     def __enter__(self) -> "_Tables":
         return self
