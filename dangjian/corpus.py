@@ -5,9 +5,11 @@ a rejection with its reason; nothing is skipped without a word.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,17 +129,22 @@ def read_document(raw_dir: Path, source_file: str, max_bytes: int = MAX_BYTES,
     ``root``: the real path of ``raw_dir``, when a caller reading many files has resolved it.
     """
     raw_dir = Path(raw_dir)
-    path = raw_dir / source_file
+    # Plain strings and os calls, not Path objects: a batch reads thousands of files, and
+    # building Paths costs as much as the system calls.
+    path = os.path.join(raw_dir, source_file)
     try:
-        resolved = path.resolve(strict=True)
-        if not resolved.is_relative_to(root or raw_dir.resolve()):
-            return Rejection(source_file, None, None, f"outside_raw: link to {resolved.name} outside raw/")
-        if not resolved.is_file():
+        resolved = _real_path(path)
+        if not _is_within(resolved, root or raw_dir.resolve()):
+            return Rejection(source_file, None, None,
+                             f"outside_raw: link to {os.path.basename(resolved)} outside raw/")
+        info = _regular_file(resolved)
+        if info is None:
             return Rejection(source_file, None, None, "not_a_file: not a regular file")
-        size = resolved.stat().st_size
+        size = info.st_size
         if size > max_bytes:
             return Rejection(source_file, None, size, f"too_large: {size} bytes, limit {max_bytes}")
-        data = resolved.read_bytes()
+        with open(resolved, "rb") as handle:
+            data = handle.read()
     except OSError as exc:
         return Rejection(source_file, None, None, f"unreadable: {exc.strerror or exc}")
     digest = sha256_bytes(data)
@@ -146,6 +153,42 @@ def read_document(raw_dir: Path, source_file: str, max_bytes: int = MAX_BYTES,
     except DecodeError as exc:
         return Rejection(source_file, digest, len(data), f"{exc.reason}: {exc.detail}")
     return RawDocument(source_file, digest, decoded.text, decoded.encoding)
+
+
+def _real_path(path: str) -> str:
+    """``Path(path).resolve(strict=True)`` as a string."""
+    try:
+        return os.path.realpath(path, strict=True)
+    except OSError:
+        # fails again the way Path does (a symlink loop becomes a RuntimeError there)
+        return os.fspath(Path(path).resolve(strict=True))
+
+
+def _is_within(path: str, root: Path) -> bool:
+    """``Path(path).is_relative_to(root)`` for a real path: on POSIX, real paths are normalised
+    and a string prefix up to a separator says the same."""
+    top = os.fspath(root)
+    if os.name != "posix" or top.startswith("//") or path.startswith("//"):
+        return Path(path).is_relative_to(root)
+    return path == top or path.startswith(top if top.endswith("/") else top + "/")
+
+
+#: The errors for which ``Path.is_file`` says False instead of raising.
+_NOT_A_FILE_ERRNOS = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
+
+
+def _regular_file(path: str) -> os.stat_result | None:
+    """The stat of ``path`` when it is a regular file, else None (what ``Path.is_file`` and
+    ``Path.stat`` say, in one system call)."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        if exc.errno in _NOT_A_FILE_ERRNOS:
+            return None
+        raise
+    except ValueError:  # a name the file system cannot encode
+        return None
+    return info if stat.S_ISREG(info.st_mode) else None
 
 
 def corpus_hash(raw_dir: Path, files: list[str], digests: dict[str, str | None] | None = None) -> str:

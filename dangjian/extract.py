@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import combinations
 
 import numpy as np
 
@@ -98,7 +98,7 @@ WINDOW = 120
 PLACE_OF_RANK = ("全国", "全省", "全市", "全区", "全县", "世界", "全球", "国内", "省内", "市内")
 
 
-@dataclass
+@dataclass(slots=True)
 class Mention:
     """A number found in a text, with everything the text itself says about it."""
 
@@ -136,6 +136,19 @@ def _starts_with_any(text: str, words: tuple[str, ...]) -> str | None:
 
 #: Quotation marks that open and close differently (a plain " cannot tell which it does).
 QUOTE_PAIRS = tuple((o, c) for o, c in zip(OPEN_QUOTES, CLOSE_QUOTES) if o != c)
+_OPENING = re.compile("[" + re.escape("".join(o for o, _ in QUOTE_PAIRS)) + "]")
+#: The pairs whose opening mark a sentence holds, by the set of those marks: one search and one
+#: look-up a sentence instead of a test for each pair.
+_PAIRS_OPENED = {
+    frozenset(marks): tuple(pair for pair in QUOTE_PAIRS if pair[0] in marks)
+    for n in range(len(QUOTE_PAIRS) + 1)
+    for marks in combinations([o for o, _ in QUOTE_PAIRS], n)
+}
+
+
+def _quotes_opened(view: str, start: int, end: int) -> tuple[tuple[str, str], ...]:
+    """The pairs of QUOTE_PAIRS, in order, whose opening mark stands in ``view[start:end]``."""
+    return _PAIRS_OPENED[frozenset(_OPENING.findall(view, start, end))]
 
 
 def _inside_quotes(view: str, start: int, end: int, sentence: Sentence,
@@ -166,6 +179,8 @@ QUALIFIER_BEFORE = sorted(
 #: one word of each length, so trying its endings longest first is trying the words longest first.
 _QUALIFIER_OF = dict(QUALIFIER_BEFORE)
 _QUALIFIER_LENGTHS = sorted({len(word) for word in _QUALIFIER_OF}, reverse=True)
+#: Their last characters: a text that ends in none of them ends in no qualifier word.
+_QUALIFIER_LAST = frozenset(word[-1] for word in _QUALIFIER_OF)
 
 
 def _qualifier(view: str, start: int, end: int, internal: bool) -> str:
@@ -179,7 +194,10 @@ def _qualifier(view: str, start: int, end: int, internal: bool) -> str:
         return "less_than"
     raw_before = view[max(0, start - 6):start]
     before = raw_before.rstrip("了达到为在共计有")
-    for candidate in (raw_before, before):  # 不到 must be read before 到 is stripped
+    # 不到 must be read before 到 is stripped; with nothing stripped one reading is enough
+    for candidate in (raw_before, before) if before != raw_before else (raw_before,):
+        if candidate[-1:] not in _QUALIFIER_LAST:
+            continue
         for length in _QUALIFIER_LENGTHS:  # longest first: 不少于 is not 少于
             if len(candidate) < length:
                 continue
@@ -197,12 +215,14 @@ _CHANGE_WORD = re.compile("|".join(map(re.escape, INCREASE_WORDS + DECREASE_WORD
 _CHANGE_TAIL = re.compile(r"[了约近达超过逾将近接大]*(?:[\d.%万亿余多个名家人]+[和、及与])*")
 
 
+#: A target word, a plan or a periodic norm anywhere in a clause, in one search.
+_TARGET_CLAUSE = re.compile(f"{_TARGET_WORD.pattern}|{_FUTURE.pattern}|{_PERIODIC_NORM.pattern}")
+
+
 def _statistic(view: str, start: int, sentence: Sentence, clause_start: int) -> str:
     """level, increase, decrease or target, from the words of the clause before the number."""
     clause = view[clause_start:start]
-    if _TARGET_WORD.search(clause) or clause.rstrip("了达到为在").endswith(NORM_WORDS):
-        return "target"
-    if _FUTURE.search(clause) or _PERIODIC_NORM.search(clause):
+    if _TARGET_CLAUSE.search(clause) or clause.rstrip("了达到为在").endswith(NORM_WORDS):
         return "target"
     lo = max(sentence.start, start - WINDOW)
     if view.find("每", lo, start) != -1 and _per_unit_norm(view[lo:start]):
@@ -280,8 +300,9 @@ def _rejects(view: str, match: re.Match[str], sentence: Sentence,
         return "category threshold"
     if nxt in ("号", "號"):
         return "identifier"
-    clause = view[_clause_start(view, start, sentence):start]
-    if view[end - 1:end] == "条" and _LIST_END.match(nxt) and _POLICY_VERB.search(clause):
+    # the clause is read only for the rare number of 条 that closes a list item
+    if (view[end - 1:end] == "条" and _LIST_END.match(nxt)
+            and _POLICY_VERB.search(view, _clause_start(view, start, sentence), start)):
         return "policy name"  # 出台物业党建12条: the title of a set of measures
     return None
 
@@ -295,7 +316,7 @@ def _is_category_threshold(view: str, match: re.Match[str], sentence: Sentence) 
     A share (90%以上的村) and a count after a verb (培训300名以上党员) are metrics.
     """
     start, end = match.start(), match.end()
-    threshold = _THRESHOLD.match(view[end:end + 4])
+    threshold = _THRESHOLD.match(view, end, end + 4)
     if not threshold or threshold.group(0).endswith(("同", "和", "及", "或")):
         return False
     unit = match.group("unit") or match.group("cn_unit") or ""
@@ -319,41 +340,34 @@ def extract(text: str, view: str | None = None) -> list[Mention]:
     """Every metric mention of ``text`` in text order. Never raises on any string."""
     view = clean_view(text) if view is None else view
     found: list[Mention] = []
-    for sentence in sentences(view):
-        # Matching within [start, end) of the view reads the sentence as if it were cut out
-        # (the pattern has no look-behind), with offsets into the whole view.
-        context: str | None = None
-        quotes = QUOTE_PAIRS
-        for match in _matches(view, sentence.start, sentence.end):
-            if context is None:
-                context = text[sentence.start:sentence.end].strip()  # shared by its mentions
-                segment = view[sentence.start:sentence.end]
-                quotes = tuple(pair for pair in QUOTE_PAIRS if pair[0] in segment)
-            mention = _mention(view, text, match, sentence, context, quotes)
-            if mention is not None:
-                found.append(mention)
+    spans = sentences(view)
+    index, sentence_end = -1, -1
+    context, quotes, sentence = "", QUOTE_PAIRS, Sentence(0, 0)
+    # One pass over the whole view: no match holds or looks at a character that ends a
+    # sentence, so these are the matches of each sentence read as if it were cut out.
+    for match in _MENTIONS.finditer(view):
+        start = match.start()
+        if start >= sentence_end:  # the first match of a sentence
+            index += 1
+            while spans[index].end <= start:
+                index += 1
+            sentence = spans[index]
+            sentence_end = sentence.end
+            context = text[sentence.start:sentence_end].strip()  # shared by its mentions
+            quotes = _quotes_opened(view, sentence.start, sentence_end)
+        mention = _mention(view, text, match, sentence, context, quotes)
+        if mention is not None:
+            found.append(mention)
     return found
 
 
 #: The characters a mention can start with: a digit, 百 of 百分之, 第/首 of a rank, or a
-#: Chinese numeral.
-_MENTION_START = re.compile(r"[\d百第首零〇一二两三四五六七八九十千万亿]")
+#: Chinese numeral. MENTION behind a look-ahead for them: at most positions of a text the search
+#: fails on that one test instead of trying every branch of the pattern.
+_MENTIONS = re.compile(rf"(?=[\d百第首零〇一二两三四五六七八九十千万亿])(?:{MENTION.pattern})")
 
 
-def _matches(view: str, start: int, end: int) -> Iterator[re.Match[str]]:
-    """What ``MENTION.finditer(view, start, end)`` gives, tried only where a mention can start
-    (the pattern tries all its branches at every position, most of which hold no number)."""
-    find, match = _MENTION_START.search, MENTION.match
-    while (candidate := find(view, start, end)) is not None:
-        found = match(view, candidate.start(), end)
-        if found is None:
-            start = candidate.start() + 1
-        else:
-            yield found
-            start = found.end()
-
-
-@dataclass
+@dataclass(slots=True)
 class _Reading:
     """What the characters of a match say: the number, its range, unit and internal 余/多."""
 
@@ -418,18 +432,20 @@ _NOT_A_COUNT_AFTER = frozenset("这那哪前后上下头每各某几数另同单
 _EVERY = re.compile(r"每(?:年|月|周|季度?|天|日|半年|星期|个|名|位|户)")
 
 
-def _chinese_in_context(view: str, start: int, reading: _Reading, sentence: Sentence) -> bool:
+def _chinese_in_context(view: str, start: int, reading: _Reading, sentence: Sentence,
+                        clause_start: int) -> bool:
     """Whether a Chinese-numeral quantity is a statistic rather than a word of the language.
 
     Small Chinese numerals are mostly words (一次、两次, 一个人带出一群人, 四个意识, 三年行动),
     so below ten they count only where the grammar says a count is meant: right after a verb
     that creates or holds a stock (建成两个基地), inside a periodic norm (每月固定一天), or as a
-    duration (连续五年). Time units need such a context at any size.
+    duration (连续五年). Time units need such a context at any size. ``clause_start``: where
+    the number's clause starts (:func:`_clause_start`).
     """
     unit, value = reading.unit, reading.value
-    clause = view[_clause_start(view, start, sentence):start]
-    stripped = _QUALIFIER_WORDS.sub("", clause)
-    if unit in TIME_UNITS and _DURATION_BEFORE.search(stripped):
+    clause = view[clause_start:start]
+    # the clause without qualifiers is read by two rules that cannot both run: made for each
+    if unit in TIME_UNITS and _DURATION_BEFORE.search(_QUALIFIER_WORDS.sub("", clause)):
         return True
     if view[start - 1:start] in _NOT_A_COUNT_AFTER or unit in ("批", "期", "周年"):
         return False
@@ -441,6 +457,7 @@ def _chinese_in_context(view: str, start: int, reading: _Reading, sentence: Sent
         return unit not in ("次", "位")
     if value < 2:
         return False  # 一个: mostly the article "a", not a count
+    stripped = _QUALIFIER_WORDS.sub("", clause)
     return bool(_COUNT_VERB_END.search(stripped)) or _enumerated_count(view, start, sentence)
 
 
@@ -470,30 +487,34 @@ def _mention(
     view: str, text: str, match: re.Match[str], sentence: Sentence, context: str,
     quotes: tuple[tuple[str, str], ...] = QUOTE_PAIRS,
 ) -> Mention | None:
-    start, end = match.start(), match.end()
     if _rejects(view, match, sentence, quotes):
         return None
+    start, end = match.span()
+    clause_start = -1  # found once, when first needed
     g = match.group
-    if g("ord"):
+    digits = g("num")  # the branches exclude one another: the common one is asked first
+    if digits is None and g("ord"):
         return _rank(view, text, match, sentence, context)
     try:
-        if g("pct"):
+        if digits is not None:
+            reading: _Reading | None = _read_digits(match)
+        elif g("pct"):
             value = parse_number(g("pct") or "")
-            reading: _Reading | None = _Reading(value, None, "%", "percent.written")
+            reading = _Reading(value, None, "%", "percent.written")
         elif g("prange"):
             low, high = parse_number(g("p_low") or ""), parse_number(g("p_high") or "")
             reading = _Reading(low, high, "%", "quantity.range") if high > low else None
-        elif g("cn"):
+        else:  # a Chinese numeral
             reading = _read_chinese(match)
-            if reading is not None and not _chinese_in_context(view, start, reading, sentence):
-                return None
-        else:
-            reading = _read_digits(match)
+            if reading is not None:
+                clause_start = _clause_start(view, start, sentence)
+                if not _chinese_in_context(view, start, reading, sentence, clause_start):
+                    return None
     except NumeralError:
         return None
     if reading is None:
         return None
-    digits = g("num") or ""
+    digits = digits or ""
     bare_decimal = False
     if reading.rule == "quantity.bare":
         before = view[max(0, start - 2):start]
@@ -506,20 +527,17 @@ def _mention(
     if not _is_amount(view, start, end, reading, g("mult") or g("cn_mult"), digits):
         return None
     qualifier = "approx" if reading.approx else _qualifier(view, start, end, reading.internal)
-    clause_start = _clause_start(view, start, sentence)
+    if clause_start < 0:
+        clause_start = _clause_start(view, start, sentence)
+    # positional: a dozen keyword arguments cost more than the rest of building a Mention
     return Mention(
-        start=start,
-        end=end,
-        quote=text[start:end],
-        value=reading.value,
-        value_high=reading.value_high,
-        unit=UNIT_CANONICAL.get(reading.unit, reading.unit),
-        qualifier=qualifier,
-        quantity_kind=_kind_for(reading.unit, bare_decimal),
-        statistic=_statistic(view, start, sentence, clause_start),
-        extractor=reading.rule,
-        sentence=sentence,
-        context=context,
+        start, end, text[start:end], reading.value, reading.value_high,
+        UNIT_CANONICAL.get(reading.unit, reading.unit),  # unit
+        qualifier,
+        _kind_for(reading.unit, bare_decimal),  # quantity_kind
+        _statistic(view, start, sentence, clause_start),  # statistic
+        reading.rule,  # extractor
+        sentence, context,
     )
 
 

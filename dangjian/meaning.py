@@ -33,10 +33,19 @@ LEADING_NOISE = re.compile(
     r"^(?:据统计|截至目前|截至|目前|其中|同时|此外|另外|与此同时|近年来|去年|今年|全年|上年|"
     r"当年|仅|共|全市|我市|本市|全区|我区|全县|全省|全国|市县两级|各地|累计|已经|已|\d{4}年(?:底|末|初)?的?)+"
 )
-TRAILING_NOISE = re.compile(
-    r"(?:分别|分别有|分别为|均|各|共有|共|有|累计|达到|达|为|是|在|到|至|占到|占|超过|超|逾|近|约|"
-    r"将近|接近|不足|不到|不少于|不低于|不超过|不高于|多于|少于|高于|低于|首次突破|突破|了|的|由|从|提高|增长|增加|下降|减少|降低|缩小|进一步|"
-    r"比[^,，;；]{0,6}?(?:前|上届|上年|去年|同期)|已经|已|总数|总量|规模|人数达)+$"
+#: What may end the phrase before a number without belonging to its subject (比…前: a comparison).
+_TRAILING_WORDS = (
+    "分别", "分别有", "分别为", "均", "各", "共有", "共", "有", "累计", "达到", "达", "为", "是", "在", "到", "至", "占到",
+    "占", "超过", "超", "逾", "近", "约", "将近", "接近", "不足", "不到", "不少于", "不低于", "不超过", "不高于", "多于", "少于",
+    "高于", "低于", "首次突破", "突破", "了", "的", "由", "从", "提高", "增长", "增加", "下降", "减少", "降低", "缩小", "进一步",
+    r"比[^,，;；]{0,6}?(?:前|上届|上年|去年|同期)", "已经", "已", "总数", "总量", "规模", "人数达",
+)
+TRAILING_NOISE = re.compile(f"(?:{'|'.join(_TRAILING_WORDS)})+$")
+#: TRAILING_NOISE behind a look-ahead for the first characters of its words: a search tries
+#: the pattern only where one of them stands, not its fifty branches at every position.
+_TRAILING_NOISE_AT = re.compile(
+    "(?=[" + "".join(sorted({re.escape(word[0]) for word in _TRAILING_WORDS})) + "])"
+    + TRAILING_NOISE.pattern
 )
 QUOTES = re.compile(r"[“”‘’\"'《》「」『』()（）]")
 #: The patterns of the functions below, compiled once (re's own cache costs a lookup a call).
@@ -48,7 +57,8 @@ _LEADING_DE = re.compile(r"^的")
 _NOUN_START = re.compile(r"[\u4e00-\u9fff“‘\"「]")
 _QUOTED = re.compile(r"[“‘\"「]([^”’\"」]{1,16})[”’\"」]")
 _ITEMS = re.compile(r"(?:[\u4e00-\u9fff]{2,12}、)+([\u4e00-\u9fff]{2,16})")
-_TRAILING_NUMBER = re.compile(r"[\d.%]+[个名人家元万亿%]*$")
+# [\d.%][\d.%]*, not [\d.%]+: a pattern that opens with a class is scanned for it quickly
+_TRAILING_NUMBER = re.compile(r"[\d.%][\d.%]*[个名人家元万亿%]*$")
 _JOINED = re.compile(r"(?:以上|左右|多|余)?[\u4e00-\u9fff]{0,4}[、和及与][\u4e00-\u9fff“”]{0,8}")
 _ACTION = re.compile(r"(?:在|被|已|均|都)?([^,，;；。！？、\d]{2,12})(?=[,，;；。！？、])")
 _ITEM_SEP = re.compile(r"[、和及与]")
@@ -189,15 +199,22 @@ def subject_after(view: str, end: int, unit: str | None = None) -> str:
     return ""
 
 
+_KEPT_LEADING = KEEP_PRONOUNS | COMPOUND_VERBS  # words a subject may start with anyway
+#: Any rank verb as it may stand in a phrase: a phrase without one needs no segmenting to cut it.
+_RANK_VERB = re.compile("|".join(map(re.escape, sorted(RANK_VERBS))))
+
+
 def _head(phrase: str) -> str:
     """The noun phrase that ends ``phrase``: what follows its last verb that takes an object,
     without leading pronouns, time words, places and adverbs (建立党组织 -> 党组织)."""
     tokens = _tags(phrase)
     cut = 0
+    verbs_so_far = True  # whether every token up to ``index`` is a verb
     for index in range(len(tokens) - 1):
         word, flag = tokens[index]
         fresh = word.startswith("新") or (index and tokens[index - 1][0].startswith("新"))
-        opening = index > 0 and all(f in ("v", "vn") for _, f in tokens[:index + 1])  # 服务管理党员
+        verbs_so_far = verbs_so_far and flag in ("v", "vn")
+        opening = index > 0 and verbs_so_far  # 服务管理党员
         if ((opening or (flag == "v" and word not in COMPOUND_VERBS)) and len(word) > 1
                 and not fresh and _nominal(tokens[index + 1][1])):
             cut = index + 1
@@ -205,7 +222,7 @@ def _head(phrase: str) -> str:
     if len(tokens) > 2 and tokens[0][1] == "ns" and tokens[1][0] in UNIT_WORDS:
         tokens = tokens[2:]  # 良渚街道新建红色驿站
     while len(tokens) > 1 and ((tokens[0][1] in LEADING_DROP_FLAGS
-                                and tokens[0][0] not in KEEP_PRONOUNS | COMPOUND_VERBS
+                                and tokens[0][0] not in _KEPT_LEADING
                                 and not tokens[0][0].startswith("新"))
                                or tokens[0][0] in ("之", "所有")):
         tokens = tokens[1:]
@@ -221,7 +238,8 @@ def subject_before(view: str, start: int, clause_start: int) -> str:
     """The noun phrase that ends just before a number, with qualifiers and verbs stripped."""
     phrase = view[clause_start:start]
     at = 0
-    for word, _ in _tags(phrase):
+    # a word of jieba's is a piece of the phrase: without a rank verb in it, no word is one
+    for word, _ in _tags(phrase) if _RANK_VERB.search(phrase) else ():
         if word in RANK_VERBS and at:  # 人才生态指数居全国城市第6位
             phrase = phrase[:at]
             break
@@ -233,7 +251,10 @@ def subject_before(view: str, start: int, clause_start: int) -> str:
     phrase = QUOTES.sub("", phrase)
     phrase = _TRAILING_NUMBER.sub("", phrase)
     for _ in range(3):
-        phrase = TRAILING_NOISE.sub("", phrase)
+        stripped = _TRAILING_NOISE_AT.sub("", phrase)
+        if stripped == phrase:
+            break  # nothing more to strip: the pattern is tried at every position, not cheap
+        phrase = stripped
     phrase = LEADING_NOISE.sub("", phrase)
     for joint in ("的", "等"):  # 参与服务保障G20峰会的党员, 论坛、海外学子行等重点活动
         head, _, tail = phrase.rpartition(joint)
@@ -246,9 +267,24 @@ _SENTENCE_MARKS = CLAUSE_MARKS.replace("、", "")  # 、 joins the items of one 
 
 
 def _clause_start(view: str, pos: int, floor: int, marks: str = CLAUSE_MARKS) -> int:
-    found = positions_of(view, marks)
-    at = bisect_left(found, pos) - 1
-    return max(floor, found[at] + 1) if at >= 0 else floor
+    return _clause_in(positions_of(view, marks), pos, floor)
+
+
+def _clause_in(breaks: list[int], pos: int, floor: int) -> int:
+    """Start of the clause holding ``pos``, given the text's clause marks ``breaks`` (a loop
+    over a text's numbers looks them up once, not once a number)."""
+    at = bisect_left(breaks, pos) - 1
+    return max(floor, breaks[at] + 1) if at >= 0 else floor
+
+
+def _opening_in(view: str, breaks: list[int], pos: int, floor: int) -> int:
+    """``_clause_start(view, pos, floor, _SENTENCE_MARKS)`` from the clause marks ``breaks``:
+    the last of them before ``pos`` that is not a 、 (no second pass over the text for marks
+    that differ by one)."""
+    at = bisect_left(breaks, pos) - 1
+    while at >= 0 and breaks[at] >= floor and view[breaks[at]] == "、":
+        at -= 1
+    return max(floor, breaks[at] + 1) if at >= 0 else floor
 
 
 def _enumerations(view: str, mentions: list[Mention]) -> list[list[Mention]]:
@@ -273,6 +309,7 @@ COMPARISON = re.compile(r"(?:比|较|同比|环比)")
 def assign_subjects(view: str, mentions: list[Mention]) -> None:
     # the phrase after a number is asked for again as an enumeration's shared noun
     after = lru_cache(maxsize=None)(lambda end, unit: subject_after(view, end, unit))
+    breaks = positions_of(view, CLAUSE_MARKS)
     previous: Mention | None = None
     for group in _enumerations(view, mentions):
         shared = after(group[-1].end, group[-1].unit)
@@ -283,14 +320,17 @@ def assign_subjects(view: str, mentions: list[Mention]) -> None:
                 mention.subject = _clean(role + noun if _tags(role)[-1][1] == "a" else role)
                 previous = mention
             continue
-        first = group[0]
-        opening = _clause_start(view, first.start, first.sentence.start, _SENTENCE_MARKS)
-        respective = _respectively(view, opening, first.start, len(group))
+        respective = None
+        if len(group) > 1:  # only an enumeration can pair items with numbers
+            first = group[0]
+            opening = _opening_in(view, breaks, first.start, first.sentence.start)
+            respective = _respectively(view, opening, first.start, len(group))
         for index, mention in enumerate(group):
-            clause = _clause_start(view, mention.start, mention.sentence.start)
             own_after = after(mention.end, mention.unit)
             # the phrase before is read only when the one after cannot settle the subject
             settled = respective or (own_after and not (len(group) > 1 and own_after == shared))
+            # the clause is looked up only when a rule below reads it
+            clause = -1 if settled else _clause_in(breaks, mention.start, mention.sentence.start)
             own_before = "" if settled else subject_before(view, mention.start, clause)
             modifier = len(group) > 1 and shared and 0 < len(own_before) <= 4
             if respective:
@@ -303,6 +343,8 @@ def assign_subjects(view: str, mentions: list[Mention]) -> None:
                 subject = own_before
             else:
                 subject = shared or subject_after_modifier(view, mention.end)
+            if not subject and clause < 0:
+                clause = _clause_in(breaks, mention.start, mention.sentence.start)
             same = previous is not None and previous.sentence == mention.sentence
             if not subject and same and COMPARISON.match(view, clause):
                 subject = previous.subject or ""  # 平均年龄45.6岁，比选前下降5岁
@@ -363,6 +405,10 @@ ORGAN = re.compile(r"(?:市委|区委|县委|党委|委|政府|人大|政协|组
 # ``商圈先后成立…``: a bare unit word opening a clause refers back to the last such place named.
 ANAPHOR = re.compile(r"(?:(?<=[，,；;。：:！？!?\n])|^)(?:该|本|整个)?(商圈|社区|村|街道|镇|园区|片区)"
                      r"(?=[内里中]|[，,；;]|先后|共|已|累计|现有)", re.M)
+#: The first characters of ANAPHOR's unit words. A match starts at most two characters (整个)
+#: before one, and a one-character class is searched far faster than ANAPHOR.
+_ANAPHOR_UNIT = re.compile(r"[商社村街镇园片]")
+_ANAPHOR_LEAD = 2
 
 
 def assign_geography(view: str, mentions: list[Mention], home: str | None) -> None:
@@ -371,29 +417,31 @@ def assign_geography(view: str, mentions: list[Mention], home: str | None) -> No
     everywhere = [p for p in find_places(view, cities=cities, units=units) if not _organ(view, p)]
     starts = [p.start for p in everywhere]
     local: dict[int, list[Place]] = {}
+    breaks = positions_of(view, CLAUSE_MARKS)
     for mention in mentions:
         sentence = mention.sentence
-        clause = _clause_start(view, mention.start, sentence.start)
+        clause = _clause_in(breaks, mention.start, sentence.start)
         lo, hi = bisect_left(starts, sentence.start), bisect_left(starts, mention.start)
         places = [p for p in everywhere[lo:hi] if p.end <= mention.start and not _counted(view, p, mention)]
         if sentence.start not in local:
             known = everywhere[lo:bisect_left(starts, sentence.end)]
             local[sentence.start] = _local_units(view, sentence.start, sentence.end, known)
-        places += [p for p in local[sentence.start] if p.end <= mention.start]
-        places.sort(key=lambda place: place.start)
+        standing = [p for p in local[sentence.start] if p.end <= mention.start]
+        if standing:  # the gazetteer's places are in text order already
+            places += standing
+            places.sort(key=lambda place: place.start)
         in_clause = [p for p in places if p.start >= clause]
-        national = NATIONAL.search(view, sentence.start, mention.start)
-        scoped = SCOPED.search(view, clause, mention.start)
-        anaphor = ANAPHOR.search(view, sentence.start, mention.start)
+        # each test is made only when the ones before it fail: most numbers are settled early
         if in_clause:
             geography = in_clause[-1].name
-        elif scoped and home:
+        elif home and SCOPED.search(view, clause, mention.start):
             geography = home
-        elif anaphor and (earlier := [p for p in everywhere[:hi] if p.name.endswith(anaphor.group(1))]):
-            geography = earlier[-1].name
+        elif ((anaphor := _anaphor(view, sentence.start, mention.start))
+              and (earlier := _last_ending(everywhere, hi, anaphor.group(1))) is not None):
+            geography = earlier.name
         elif places:
             geography = places[-1].name
-        elif national:
+        elif NATIONAL.search(view, sentence.start, mention.start):
             geography = NATIONWIDE
         elif home in (None, NATIONWIDE):  # a national paper's stories: the story's own place
             paragraph = view.rfind("\n", 0, sentence.start) + 1
@@ -404,14 +452,60 @@ def assign_geography(view: str, mentions: list[Mention], home: str | None) -> No
         mention.geography = _canonical_short(geography, home)
 
 
+def _last_ending(places: list[Place], hi: int, word: str) -> Place | None:
+    """The last of ``places[:hi]`` whose name ends with ``word``, read from the end."""
+    for index in range(hi - 1, -1, -1):
+        if places[index].name.endswith(word):
+            return places[index]
+    return None
+
+
+def _anaphor(view: str, start: int, end: int) -> re.Match[str] | None:
+    """``ANAPHOR.search(view, start, end)``, begun where the first unit word can stand (its
+    look-behind and ^ read the whole view, wherever the search begins)."""
+    unit = _ANAPHOR_UNIT.search(view, start, end)
+    if unit is None:
+        return None
+    return ANAPHOR.search(view, max(start, unit.start() - _ANAPHOR_LEAD), end)
+
+
 LOCAL_UNIT = re.compile(r"([\u4e00-\u9fff]{2,3}?)(街道|镇|乡|社区|村)")
+#: The first characters of LOCAL_UNIT's suffixes, and where a match can start before one: after
+#: a stem of two or three characters.
+_LOCAL_SUFFIX = re.compile(r"[街镇乡社村]")
+_STEM_LENGTHS = (3, 2)
+
+
+def _local_unit_matches(view: str, start: int, end: int) -> list[re.Match[str]]:
+    """What ``LOCAL_UNIT.finditer(view, start, end)`` gives, tried only two or three characters
+    before a suffix's first character (the pattern tried at every position costs more)."""
+    tries = sorted({q - n for q in (m.start() for m in _LOCAL_SUFFIX.finditer(view, start + 2, end))
+                    for n in _STEM_LENGTHS if q - n >= start})
+    found: list[re.Match[str]] = []
+    pos = start
+    for at in tries:  # in order, each after the last match: the leftmost match each time
+        if at >= pos and (match := LOCAL_UNIT.match(view, at, end)) is not None:
+            found.append(match)
+            pos = match.end()
+    return found
+
+
+def _inside_any(places: list[Place], pos: int) -> bool:
+    """Whether ``pos`` falls inside one of ``places`` (in text order: the loop stops at the
+    first that starts after it)."""
+    for place in places:
+        if place.start > pos:
+            return False
+        if pos < place.end:
+            return True
+    return False
 
 
 def _local_units(view: str, start: int, end: int, known: list[Place]) -> list[Place]:
     """``良渚街道``: a lower unit standing alone whose stem jieba tags as a place name."""
     found = []
-    for match in LOCAL_UNIT.finditer(view, start, end):
-        if any(p.start <= match.start() < p.end for p in known):
+    for match in _local_unit_matches(view, start, end):
+        if _inside_any(known, match.start()):
             continue
         stem = _tags(match.group(1))
         if len(stem) == 1 and stem[0][1] == "ns":
@@ -452,23 +546,36 @@ def default_period(view: str, published: date | None) -> str | None:
 def assign_periods(view: str, mentions: list[Mention], published: date | None,
                    default: str | None) -> None:
     for mention in mentions:
-        before = view[mention.sentence.start:mention.start]
-        found: tuple[int, str] | None = None
-        for match in YEAR.finditer(before):
-            found = (match.start(), match.group(1))
+        # the sentence up to the number, read in place (offsets into the view)
+        start, end = mention.sentence.start, mention.start
+        found: tuple[int, str] | None = _last_year(view, start, end)
         for word, delta in RELATIVE_YEAR.items():
-            pos = before.rfind(word)
-            if pos > 0 and before[pos - 1] in "比较":
+            pos = view.rfind(word, start, end)
+            if pos > start and view[pos - 1] in "比较":
                 continue  # 比上年增长15%: the year compared with, not the year of the figure
             if pos != -1 and published and (found is None or pos > found[0]):
                 found = (pos, str(published.year + delta))
-        pos = before.rfind("今年")
+        pos = view.rfind("今年", start, end)
         if pos != -1 and (found is None or pos > found[0]):
             found = (pos, "")  # the time of writing: no period
         if found is not None:
             mention.period = found[1] or None
         else:
             mention.period = default
+
+
+def _last_year(view: str, start: int, end: int) -> tuple[int, str] | None:
+    """Offset and year of the last ``YEAR`` in ``view[start:end]``, as the last match of
+    ``YEAR.finditer`` there. Its matches cannot overlap (年 is no digit) and each ends in 年:
+    trying the pattern four characters before each 年, from the last, finds the same one
+    without trying it at every position."""
+    at = view.rfind("年", start + 4, end)
+    while at != -1:
+        match = YEAR.match(view, at - 4, end)
+        if match is not None:
+            return match.start(), match.group(1)
+        at = view.rfind("年", start + 4, at)
+    return None
 
 
 @dataclass

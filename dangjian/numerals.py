@@ -48,7 +48,9 @@ def parse_number(core: str) -> float:
 
     Raises NumeralError for anything else; never another exception type, never inf or nan.
     """
-    if _PLAIN.fullmatch(core):
+    # ASCII digits alone (most numbers) are told apart by two string methods, faster than the
+    # pattern; str.isdigit alone would also take full-width and other Unicode digits.
+    if (core.isdigit() and core.isascii()) or _PLAIN.fullmatch(core):
         value = float(core)
         if math.isfinite(value):
             return value

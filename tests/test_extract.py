@@ -270,3 +270,40 @@ def test_extract_never_raises_and_quotes_match(text: str) -> None:
         assert m.qualifier in QUALIFIERS
         assert m.statistic in STATISTICS
     assert [m.start for m in mentions] == sorted(m.start for m in mentions)
+
+
+# --- the shortcuts of the rules give what the plain forms of the same rules give -----------
+
+SHORTCUT_ALPHABET = FORM_ALPHABET + "。！？!?\n“”‘’《》「」『』"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=SHORTCUT_ALPHABET, max_size=60))
+def test_one_pass_over_the_text_finds_each_sentences_matches(view: str) -> None:
+    from dangjian.extract import _MENTIONS, MENTION
+    from dangjian.text import sentences
+
+    per_sentence = [(m.span(), m.groups()) for s in sentences(view)
+                    for m in MENTION.finditer(view, s.start, s.end)]
+    assert [(m.span(), m.groups()) for m in _MENTIONS.finditer(view)] == per_sentence
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="“”‘’《》「」『』党员1", max_size=12), st.data())
+def test_quotes_opened_are_the_pairs_whose_opening_mark_stands_there(view: str, data) -> None:
+    from dangjian.extract import QUOTE_PAIRS, _quotes_opened
+
+    start = data.draw(st.integers(0, len(view)))
+    end = data.draw(st.integers(start, len(view)))
+    segment = view[start:end]
+    assert _quotes_opened(view, start, end) == tuple(p for p in QUOTE_PAIRS if p[0] in segment)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="预计划到在于规力争目标确保要求将达有望拟准备新建成今年每月周固定至少须模虚党员", max_size=16))
+def test_one_target_search_says_what_the_three_said(clause: str) -> None:
+    from dangjian.extract import _FUTURE, _PERIODIC_NORM, _TARGET_CLAUSE, _TARGET_WORD
+
+    separate = bool(_TARGET_WORD.search(clause) or _FUTURE.search(clause)
+                    or _PERIODIC_NORM.search(clause))
+    assert bool(_TARGET_CLAUSE.search(clause)) == separate

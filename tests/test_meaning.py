@@ -2,6 +2,8 @@
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dangjian.extract import extract
 from dangjian.meaning import DocumentContext, annotate
@@ -138,3 +140,83 @@ def test_a_town_or_street_known_as_a_place_name_stands_alone():
     text = "良渚街道新建“红色驿站”36个。"
     assert geography_of(text, "36个", home="余杭区") == "良渚街道"
     assert subject_of(text, "36个", home="余杭区") == "新建红色驿站"
+
+
+# --- the shortcuts of the rules give what the plain forms of the same rules give -----------
+
+
+def _pieces(*pieces: str, max_size: int = 10):
+    return st.lists(st.sampled_from(pieces), max_size=max_size).map("".join)
+
+
+def _span(data, text: str) -> tuple[int, int]:
+    start = data.draw(st.integers(0, len(text)))
+    return start, data.draw(st.integers(start, len(text)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_pieces("街道", "镇", "乡", "社区", "村", "社", "街", "良渚", "大港", "石马", "杨家寺", "，", "的", "a"), st.data())
+def test_local_units_are_tried_only_before_a_suffix(view, data):
+    from dangjian.meaning import LOCAL_UNIT, _local_unit_matches
+
+    start, end = _span(data, view)
+    found = [(m.span(), m.groups()) for m in _local_unit_matches(view, start, end)]
+    assert found == [(m.span(), m.groups()) for m in LOCAL_UNIT.finditer(view, start, end)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_pieces("该", "本", "整个", "商圈", "社区", "村", "街道", "镇", "园区", "片区", "内", "，", "。", "\n",
+               "先后", "共", "党员", "整", "商"), st.data())
+def test_an_anaphor_is_searched_from_the_first_unit_word(view, data):
+    from dangjian.meaning import ANAPHOR, _anaphor
+
+    start, end = _span(data, view)
+    plain, quick = ANAPHOR.search(view, start, end), _anaphor(view, start, end)
+    assert (plain and (plain.span(), plain.group(1))) == (quick and (quick.span(), quick.group(1)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_pieces("2019", "12345", "1", "年", "以来", "来", "起", "前", "代", "的", "，", max_size=8), st.data())
+def test_the_last_year_is_the_last_year_pattern_match(view, data):
+    from dangjian.meaning import YEAR, _last_year
+
+    start, end = _span(data, view)
+    matches = list(YEAR.finditer(view[start:end]))
+    expected = (matches[-1].start() + start, matches[-1].group(1)) if matches else None
+    assert _last_year(view, start, end) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(_pieces("，", "、", "。", "；", "：", "\n", "党员", "1", max_size=12), st.data())
+def test_the_opening_of_an_enumeration_skips_only_enumeration_commas(view, data):
+    from dangjian.meaning import _SENTENCE_MARKS, _clause_start, _opening_in
+    from dangjian.text import CLAUSE_MARKS, positions_of
+
+    pos = data.draw(st.integers(0, len(view)))
+    floor = data.draw(st.integers(0, pos))
+    assert (_opening_in(view, positions_of(view, CLAUSE_MARKS), pos, floor)
+            == _clause_start(view, pos, floor, _SENTENCE_MARKS))
+
+
+@settings(max_examples=400, deadline=None)
+@given(_pieces("分别", "有", "达到", "比", "上年", "前", "同期", "，", "党员", "组织", "的", "不少于", "1", "2.5",
+               "%", "个", "名", "万", max_size=8))
+def test_trailing_noise_and_numbers_are_stripped_as_the_plain_patterns_do(phrase):
+    import re
+
+    from dangjian.meaning import _TRAILING_NOISE_AT, _TRAILING_NUMBER, TRAILING_NOISE
+
+    assert _TRAILING_NOISE_AT.sub("", phrase) == TRAILING_NOISE.sub("", phrase)
+    assert _TRAILING_NUMBER.sub("", phrase) == re.sub(r"[\d.%]+[个名人家元万亿%]*$", "", phrase)
+
+
+def test_places_are_looked_up_in_text_order():
+    from dangjian.meaning import _inside_any, _last_ending
+    from dangjian.places import Place
+
+    places = [Place(0, 3, "宁波市", "宁波市", "330200"), Place(5, 9, "大港社区", "大港社区", ""),
+              Place(12, 16, "石马社区", "石马社区", "")]
+    assert _inside_any(places, 6) and not _inside_any(places, 4) and not _inside_any(places, 20)
+    assert _last_ending(places, 3, "社区").name == "石马社区"
+    assert _last_ending(places, 2, "社区").name == "大港社区"
+    assert _last_ending(places, 1, "社区") is None

@@ -85,3 +85,16 @@ def test_parse_number_returns_float_or_raises_numeral_error(text: str) -> None:
         return
     assert isinstance(value, float)
     assert math.isfinite(value) and value >= 0
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("123", 123.0), ("0012", 12.0), ("１２", 12.0), ("١٢", 12.0), ("٣", 3.0),
+])
+def test_digits_of_any_script_read_as_before_the_ascii_shortcut(text, expected):
+    assert parse_number(text) == expected
+
+
+@pytest.mark.parametrize("text", ["²", "1" * 400, ""])
+def test_what_is_no_finite_number_is_refused_whatever_its_digits(text):
+    with pytest.raises(NumeralError):
+        parse_number(text)

@@ -86,3 +86,30 @@ def test_a_table_wide_failure_is_a_clear_error_not_quarantine():
     broken = frame("rejected", [{"source_file": "a.txt", "reason": "empty"}]).drop(columns=["reason"])
     with pytest.raises(ValueError, match="rejected"):
         validate("rejected", broken)
+
+
+def test_a_batch_reads_files_and_rejects_what_is_not_one_inside_raw(tmp_path):
+    import os
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.txt").write_text("全市共有党员1.2万名。", encoding="utf-8")
+    (raw / "folder.txt").mkdir()
+    (tmp_path / "secret.txt").write_text("党员100名", encoding="utf-8")
+    os.symlink(tmp_path / "secret.txt", raw / "link.txt")
+    result = process_batch(raw, ["a.txt", "folder.txt", "gone.txt", "link.txt"], {})
+    assert [row["source_file"] for row in result.documents] == ["a.txt"]
+    reasons = {row["source_file"]: row["reason"].split(":")[0] for row in result.rejected}
+    assert reasons == {"folder.txt": "not_a_file", "gone.txt": "unreadable", "link.txt": "outside_raw"}
+
+
+@pytest.mark.parametrize("path, root", [
+    ("/srv/raw/a.txt", "/srv/raw"), ("/srv/raw", "/srv/raw"), ("/srv/rawer/a.txt", "/srv/raw"),
+    ("/srv/a.txt", "/srv/raw"), ("/a.txt", "/"), ("/srv/raw/sub/b.txt", "/srv/raw"),
+])
+def test_a_real_path_is_within_raw_as_pathlib_says(path, root):
+    from pathlib import Path
+
+    from dangjian.corpus import _is_within
+
+    assert _is_within(path, Path(root)) == Path(path).is_relative_to(Path(root))

@@ -35,3 +35,22 @@ def test_home_place_is_the_city_most_named():
 
 def test_no_home_place_when_none_stands_out():
     assert home_place("党员活动") is None
+
+
+def test_the_longest_names_of_a_whole_text_are_those_ending_inside_it():
+    from dangjian.places import _all_longest, _longest_at
+
+    text = "宁波市北仑区大港社区和慈溪的党员，杭州市西湖区"
+    starts, found = _all_longest(text)
+    whole = _longest_at(text, 0, len(text))
+    assert whole == {s: found[s] for s in starts if s + len(found[s]) <= len(text)}
+    whole.clear()  # a copy: the kept names are untouched
+    assert _longest_at(text, 0, len(text)) and _longest_at(text, 3, 10) == {3: "北仑区"}
+
+
+def test_unit_splits_are_kept_by_name():
+    from dangjian.places import _unit_splits
+
+    assert _unit_splits("秦州区杨家寺镇石马村") == (3, 7)
+    assert _unit_splits("党员") == ()
+    assert _unit_splits("秦州区杨家寺镇石马村") is _unit_splits("秦州区杨家寺镇石马村")

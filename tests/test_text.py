@@ -1,4 +1,8 @@
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dangjian.text import clean, clean_view, script_of, sentences, to_simplified
 
@@ -54,3 +58,54 @@ def test_positions_of_finds_every_mark_in_order():
     assert positions_of(view, CLAUSE_MARKS) == [i for i, c in enumerate(view) if c in CLAUSE_MARKS]
     assert positions_of(view, "；") == [view.index("；")]
     assert positions_of("", CLAUSE_MARKS) == []
+
+
+def _sentences_plainly(view: str) -> list[tuple[int, int]]:
+    """The sentence rule written out: split after 。！？!? runs and at line breaks."""
+    spans, start = [], 0
+    for match in re.finditer(r"[。！？!?\n]+", view):
+        if match.start() > start:
+            spans.append((start, match.start() + (0 if match.group(0)[0] == "\n" else 1)))
+        start = match.end()
+    if start < len(view):
+        spans.append((start, len(view)))
+    return spans
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="党员1a。！？!?\n ", max_size=30))
+def test_sentences_follow_the_rule(view):
+    assert [(s.start, s.end) for s in sentences(view)] == _sentences_plainly(view)
+
+
+def test_a_sentence_is_a_value_with_its_span():
+    from dangjian.text import Sentence
+
+    first = sentences("第一句。第二句")[0]
+    assert first == Sentence(0, 4) and first.end == 4
+    assert hash(first) == hash(Sentence(0, 4))
+    with pytest.raises(AttributeError):
+        first.start = 1  # a span does not change
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="，。：；（）！？０９ＡＺ\u3000\u00a0 a党,", max_size=30))
+def test_full_width_to_ascii_replaces_each_character_as_the_table_says(text):
+    from dangjian.text import _TABLE, _to_ascii
+
+    assert _to_ascii(text) == text.translate(_TABLE)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["<", ">", "p", "/", "script", "style", "\u200b", "\ufeff", "\r",
+                                 "党", "&amp;", " "]), max_size=12).map("".join))
+def test_what_clean_removes_starts_with_a_character_it_looks_for_first(text):
+    from dangjian.text import _MAY_REMOVE, _REMOVED
+
+    if _REMOVED.search(text):
+        assert _MAY_REMOVE.search(text)
+
+
+def test_a_text_its_view_leaves_as_written_is_simplified():
+    assert script_of("寧波市黨員", "寧波市黨員") == "simplified"  # nothing converted: nothing counts
+    assert script_of("寧波市黨員", "宁波市党员") == "traditional"
