@@ -236,7 +236,8 @@ def stage_batch(raw_dir: Path, source_files: list[str], index: int, workdir: Pat
     that run's validated parts without reading a document again; otherwise each document seen
     before under the same name and metadata takes its validated rows from the kept batch that
     holds them, and only the others are extracted and validated. ``digests`` are the files'
-    sha256 when the caller has them: the batch's key then reads no file.
+    sha256 when the caller has them (the scan's): the batch's key then reads no file, and the
+    kept documents are found by them, so that only the others are read.
     """
     from dangjian.staging import write_part
 
