@@ -10,6 +10,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import os
 import sys
@@ -421,5 +422,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     return args.func(args)
 
 
+_exit_code = [0]
+
+
+def _leave() -> None:
+    """The last exit hook: flush what Python would and end the process without tearing the
+    interpreter down object by object."""
+    logging.shutdown()  # its own hook, registered at import, would run after this one
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(_exit_code[0])
+
+
+def run() -> None:
+    """The ``dangjian`` command: :func:`main`, then a quick exit.
+
+    Once a command is done, freeing the heap that Prefect, pandas, pyarrow and DuckDB built
+    takes Python over a second at exit (measured at 10,000 documents), for nothing. So the last
+    exit hook ends the process, after every other hook has run: Prefect's services drain their
+    events and logs in threading's hooks, which come first, and the worker pools and the fork
+    server stop in theirs. Errors and interrupts leave as Python makes them leave.
+    """
+    atexit.register(_leave)  # registered first, so run last
+    try:
+        code = main()
+    except BaseException:
+        atexit.unregister(_leave)
+        raise
+    _exit_code[0] = code
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -98,3 +98,36 @@ def test_release_in_a_fresh_process_prints_its_summary_and_no_leak_report(tmp_pa
     printed = " ".join((done.stdout + done.stderr).split())
     assert "new release 1.0.0" in printed
     assert "leaked" not in printed
+
+
+def test_the_command_exits_with_its_code_after_every_other_exit_hook(tmp_path, monkeypatch):
+    """``run`` ends the process from the last exit hook (no teardown of the heap), with the
+    command's code; a command that raises leaves as Python makes it leave."""
+    import atexit
+    import os
+    import subprocess
+    import sys
+
+    import flows.cli as cli
+
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    missing = subprocess.run([sys.executable, "-m", "flows.cli", "release", "--raw",
+                              str(tmp_path / "missing")], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 2 and "raw folder not found" in missing.stderr
+    # A hook registered after the command's own (as Prefect's and multiprocessing's are) runs.
+    hook = tmp_path / "hook.py"
+    hook.write_text("import atexit, sys\nimport flows.cli as cli\n"
+                    "cli.main = lambda: (atexit.register(print, 'later hook ran'), 3)[1]\n"
+                    "cli.run()\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, str(hook)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 3 and "later hook ran" in done.stdout
+
+    hooks = []
+    monkeypatch.setattr(atexit, "register", lambda fn: hooks.append(fn))
+    monkeypatch.setattr(atexit, "unregister", lambda fn: hooks.remove(fn))
+    monkeypatch.setattr(cli, "main", lambda: (_ for _ in ()).throw(ValueError("bad")))
+    with pytest.raises(ValueError):
+        cli.run()
+    assert hooks == []  # the quick exit was taken back
