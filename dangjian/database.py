@@ -190,16 +190,15 @@ def add_content(con: duckdb.DuckDBPyConnection, release: Release, seq: int,
                 parent: Release | None, tables: tuple[str, ...] = TABLES) -> None:
     """Add the rows of ``tables`` of ``release`` (position ``seq``) after ``parent``, the release
     at ``seq - 1``; inside the caller's transaction."""
-    fast = parent is not None and release.same_rules_as(parent.manifest)
+    same = parent if parent is not None and release.same_rules_as(parent.manifest) else None
     changed: list[str] | None = None
     for table in tables:
         files = release.files(table)
-        if table == "metrics" and fast and changed is not None:
-            groups = row_groups.unshared_rows(files, parent.files(table), changed) \
-                if parent else None
+        if table == "metrics" and same and changed is not None:
+            groups = row_groups.unshared_rows(files, same.files(table), changed)
             _add_table(con, table, files, seq, only_files=changed, groups=groups)
-        elif table == "documents" and fast:
-            groups = row_groups.unshared_rows(files, parent.files(table)) if parent else None
+        elif table == "documents" and same:
+            groups = row_groups.unshared_rows(files, same.files(table))
             changed = _add_table(con, table, files, seq, report_files=True, groups=groups)
         else:
             _add_table(con, table, files, seq)

@@ -53,9 +53,9 @@ def unshared_rows(files: list[Path], parent_files: list[Path], force: list[str] 
         for k, (_, _, digest) in enumerate(new):
             if spare.get(digest):
                 pairs[k] = spare[digest].pop()
-        for k, j in list(pairs.items()):
-            if force and (_may_hold(readers, new[k], force) or _may_hold(readers, old[j], force)):
-                del pairs[k]
+        if force:
+            pairs = {k: j for k, j in pairs.items()
+                     if not (_may_hold(readers, new[k], force) or _may_hold(readers, old[j], force))}
         shared = set(pairs.values())
         new = [g for k, g in enumerate(new) if k not in pairs]
         old = [g for k, g in enumerate(old) if k not in shared]
