@@ -60,6 +60,18 @@ def test_file_digests_are_the_sha256_of_each_file_and_none_for_an_unreadable_one
                        "gone.txt": None}
 
 
+def test_a_file_above_the_whole_read_size_is_hashed_as_a_stream_to_the_same_digest(tmp_path,
+                                                                                    monkeypatch):
+    from dangjian import corpus
+
+    data = "全市共有党员1.2万名。".encode("utf-8") * 50
+    (tmp_path / "a.txt").write_bytes(data)
+    whole = corpus.file_digests(tmp_path, ["a.txt"])
+    monkeypatch.setattr(corpus, "READ_WHOLE", 10)
+    streamed = corpus.file_digests(tmp_path, ["a.txt"])
+    assert whole == streamed == {"a.txt": sha256_bytes(data)}
+
+
 def test_corpus_hash_from_digests_equals_the_hash_that_reads_the_files(tmp_path):
     from dangjian.corpus import file_digests
 
@@ -81,7 +93,6 @@ def _aged(path, seconds=3600):
 
 
 def test_digest_index_skips_unchanged_files_and_rehashes_changed_ones(tmp_path, monkeypatch):
-    import hashlib
 
     import dangjian.corpus as corpus
 
@@ -98,9 +109,9 @@ def test_digest_index_skips_unchanged_files_and_rehashes_changed_ones(tmp_path, 
     assert corpus.file_digests(raw, files, index) == first and index.is_file()
 
     read = []
-    real = hashlib.file_digest
-    monkeypatch.setattr(corpus.hashlib, "file_digest",
-                        lambda handle, algo: read.append(handle.name) or real(handle, algo))
+    real = corpus._sha256_file
+    monkeypatch.setattr(corpus, "_sha256_file",
+                        lambda path, size: read.append(path) or real(path, size))
     assert corpus.file_digests(raw, files, index) == first and read == []
 
     (raw / "b.txt").write_text("b.txt 党员900名", encoding="utf-8")  # same size, new bytes
