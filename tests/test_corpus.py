@@ -93,7 +93,6 @@ def _aged(path, seconds=3600):
 
 
 def test_digest_index_skips_unchanged_files_and_rehashes_changed_ones(tmp_path, monkeypatch):
-
     import dangjian.corpus as corpus
 
     raw = tmp_path / "raw"
