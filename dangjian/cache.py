@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dangjian import EXTRACTOR_VERSION
+from dangjian.corpus import PLAIN_MAX_BYTES
 
 #: The cache's folder in an output folder.
 CACHE_DIR = "cache"
@@ -169,21 +170,27 @@ class ExtractionCache:
 
     def batch_key(self, raw_dir: Path, source_files: list[str],
                   metadata: dict[str, dict[str, str]],
-                  digests: dict[str, str | None] | None = None) -> str | None:
+                  digests: dict[str, str | None] | None = None,
+                  plain: frozenset[str] = frozenset()) -> str | None:
         """sha256 over the batch's file names, bytes and metadata rows; None if a file is gone.
 
-        ``digests`` are the files' sha256 when the caller has read them already.
+        ``digests`` are the files' sha256 when the caller has read them already, and ``plain``
+        the files its scan found to be regular files within the size limit (see
+        :class:`dangjian.corpus.Scan`): these are not looked at again.
         """
         digest = hashlib.sha256()
         for name in source_files:
-            path = os.path.join(raw_dir, name)
-            try:
-                info = os.lstat(path)
-                if stat.S_ISLNK(info.st_mode) or info.st_size > (1 << 27):
-                    return None  # links and huge files: always through the full checks
-                content = digests.get(name) if digests is not None else _sha256_file(path)
-            except OSError:
-                return None
+            if digests is not None and name in plain:
+                content = digests.get(name)
+            else:
+                path = os.path.join(raw_dir, name)
+                try:
+                    info = os.lstat(path)
+                    if stat.S_ISLNK(info.st_mode) or info.st_size > PLAIN_MAX_BYTES:
+                        return None  # links and huge files: always through the full checks
+                    content = digests.get(name) if digests is not None else _sha256_file(path)
+                except OSError:
+                    return None
             if content is None:
                 return None
             meta = metadata.get(name) or metadata.get(name.rsplit("/", 1)[-1])

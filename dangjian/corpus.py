@@ -63,26 +63,52 @@ def list_raw(raw_dir: Path) -> list[str]:
     return sorted(found)
 
 
+@dataclass(frozen=True)
+class Scan:
+    """One pass over the corpus files: the sha256 of each (None for a file that cannot be read),
+    and the ``plain`` ones, regular files (not links) of at most :data:`PLAIN_MAX_BYTES`. A batch
+    of plain files can be keyed from the scan alone, without a system call per file again."""
+
+    digests: dict[str, str | None]
+    plain: frozenset[str]
+
+
+#: The largest file :class:`Scan` counts as plain.
+PLAIN_MAX_BYTES = 1 << 27
+
+
 def file_digests(raw_dir: Path, files: list[str],
                  index: Path | None = None) -> dict[str, str | None]:
     """sha256 of each file's bytes, read once for the corpus hash and the batch keys; None for a
-    file that cannot be read (it is rejected, with its reason, when it is processed).
+    file that cannot be read (it is rejected, with its reason, when it is processed). See
+    :func:`scan_files`."""
+    return scan_files(raw_dir, files, index).digests
+
+
+def scan_files(raw_dir: Path, files: list[str], index: Path | None = None) -> Scan:
+    """The digests of :func:`file_digests` and which files are plain.
 
     With ``index`` (a JSON file the function keeps), a file whose size, inode and change times
     are those it had when it was last hashed is not read again, as git's index does: a nightly
     run over a large archive then reads only the new and changed files. A file changed less than
     :data:`RACY_SECONDS` before it was hashed is not remembered, since a second change within
-    the file system's clock tick could leave its times as they were.
+    the file system's clock tick could leave its times as they were. A link is hashed, and
+    remembered, by its target.
     """
     top = os.fspath(raw_dir)
     known = _load_index(index) if index is not None else {}
     remembered: dict[str, list[Any]] = {}
     digests: dict[str, str | None] = {}
+    plain: list[str] = []
     horizon = time.time_ns() - RACY_SECONDS * 1_000_000_000
     for name in files:
         path = os.path.join(top, name)
         try:
-            info = os.stat(path)
+            info = os.lstat(path)
+            if stat.S_ISLNK(info.st_mode):
+                info = os.stat(path)
+            elif stat.S_ISREG(info.st_mode) and info.st_size <= PLAIN_MAX_BYTES:
+                plain.append(name)
             signature = [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
             entry = known.get(name)
             if isinstance(entry, list) and len(entry) == 5 and entry[:4] == signature:
@@ -95,7 +121,7 @@ def file_digests(raw_dir: Path, files: list[str],
             digests[name] = None
     if index is not None and remembered != known:
         _save_index(index, remembered)
-    return digests
+    return Scan(digests, frozenset(plain))
 
 
 #: Files up to this size are hashed from one read: for texts of a few kilobytes that is about a

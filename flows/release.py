@@ -23,7 +23,7 @@ from prefect.futures import as_completed
 from prefect.logging import get_run_logger
 
 from dangjian.batching import batches
-from dangjian.corpus import corpus_hash, file_digests, list_raw
+from dangjian.corpus import Scan, corpus_hash, list_raw, scan_files
 from dangjian.cache import CACHE_DIR, DIGEST_INDEX, ExtractionCache
 from dangjian.pipeline import BatchCounts, corpus_metadata, document_keys, reuse_batch, stage_files
 from dangjian.publish import DUCKDB_FILE, PublishResult, publish_parts, unchanged_release
@@ -75,14 +75,14 @@ class QuarantineError(RuntimeError):
 
 
 @task(name="scan-corpus")
-def scan_corpus(raw_dir: str, cache_dir: str | None = None
-                ) -> tuple[list[str], dict[str, str | None], str]:
-    """The corpus files, the sha256 of each (read once, for the corpus hash and the batch keys;
-    with a cache, only those new or changed since the last run) and the corpus hash."""
+def scan_corpus(raw_dir: str, cache_dir: str | None = None) -> tuple[list[str], Scan, str]:
+    """The corpus files, their scan (the sha256 of each, read once for the corpus hash and the
+    batch keys; with a cache, only those new or changed since the last run) and the corpus
+    hash."""
     files = list_raw(Path(raw_dir))
     index = Path(cache_dir) / DIGEST_INDEX if cache_dir else None
-    digests = file_digests(Path(raw_dir), files, index)
-    return files, digests, corpus_hash(Path(raw_dir), files, digests)
+    scan = scan_files(Path(raw_dir), files, index)
+    return files, scan, corpus_hash(Path(raw_dir), files, scan.digests)
 
 
 @task(name="extract-batch")
@@ -102,15 +102,15 @@ def extract_batch(raw_dir: str, files: list[str], index: int, workdir: str,
 
 
 def reuse_cached(raw_dir: str, files: list[str], index: int, workdir: str,
-                 cache_dir: str | None,
-                 digests: dict[str, str | None] | None = None) -> BatchCounts | None:
+                 cache_dir: str | None, digests: dict[str, str | None] | None = None,
+                 plain: frozenset[str] = frozenset()) -> BatchCounts | None:
     """The counts of a batch whose files are as in an earlier run, its parts linked in from the
     cache; None when it must be extracted. Costs a hash of its files (none when ``digests``
-    has them) and no worker."""
+    has them, and no system call for those in ``plain``) and no worker."""
     if not cache_dir:
         return None
     cache = ExtractionCache(Path(cache_dir))
-    key = cache.batch_key(Path(raw_dir), files, _metadata(raw_dir), digests)
+    key = cache.batch_key(Path(raw_dir), files, _metadata(raw_dir), digests, plain)
     return reuse_batch(files, index, Path(workdir), cache, key)
 
 
@@ -194,7 +194,8 @@ def release_flow(raw_dir: str = "raw", output_dir: str = "output",
     """
     logger = get_run_logger()
     cache_dir = str(Path(output_dir) / CACHE_DIR) if cache else None
-    files, digests, digest = scan_corpus(raw_dir, cache_dir)
+    files, scan, digest = scan_corpus(raw_dir, cache_dir)
+    digests = scan.digests
     if cache and (same := unchanged_release(Path(output_dir), digest,
                                             allow_quarantine=not strict)) is not None:
         # The same corpus and rules as the latest release: a night with no new file costs a
@@ -210,7 +211,7 @@ def release_flow(raw_dir: str = "raw", output_dir: str = "output",
         cache.prune(current=document_keys(cache, digests, _metadata(raw_dir)))
     try:
         with _worker_pool(processes):
-            counts = _run_batches(raw_dir, chunks, str(workdir), cache_dir, digests)
+            counts = _run_batches(raw_dir, chunks, str(workdir), cache_dir, scan)
         quarantined = sum(c.quarantined for c in counts)
         if strict and quarantined:
             reasons = sorted({r for c in counts for r in c.quarantine_reasons})
@@ -234,7 +235,7 @@ def _summary(published: PublishResult, output_dir: str, cached: int) -> ReleaseS
 
 
 def _run_batches(raw_dir: str, chunks: list[list[str]], workdir: str, cache_dir: str | None,
-                 digests: dict[str, str | None]) -> list[BatchCounts]:
+                 scan: Scan) -> list[BatchCounts]:
     total = sum(len(c) for c in chunks)
     done = 0
     counts: list[BatchCounts] = []
@@ -243,7 +244,7 @@ def _run_batches(raw_dir: str, chunks: list[list[str]], workdir: str, cache_dir:
     for i, chunk in enumerate(chunks):
         # An unchanged batch is linked in here: a task run costs more than the check, and a
         # nightly run finds most batches unchanged.
-        reused = reuse_cached(raw_dir, chunk, i, workdir, cache_dir, digests)
+        reused = reuse_cached(raw_dir, chunk, i, workdir, cache_dir, scan.digests, scan.plain)
         if reused is None:
             todo.append(i)
         else:
@@ -254,7 +255,7 @@ def _run_batches(raw_dir: str, chunks: list[list[str]], workdir: str, cache_dir:
     # Largest first: batches vary in size, and the run ends when its last batch does, so the
     # small ones are kept to even out the workers at the end.
     for i in sorted(todo, key=lambda i: -len(chunks[i])):
-        known = {name: digests.get(name) for name in chunks[i]} if cache_dir else None
+        known = {name: scan.digests.get(name) for name in chunks[i]} if cache_dir else None
         futures.append(extract_batch.submit(raw_dir, chunks[i], i, workdir, cache_dir, False,
                                             known))
     for future in as_completed(futures) if futures else ():

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -153,6 +154,25 @@ def test_batch_key_from_known_digests_equals_the_key_that_reads_the_files(tmp_pa
     assert key is not None and key == cache.batch_key(raw, files, {}, file_digests(raw, files))
     assert cache.batch_key(raw, files, {files[0]: {"publisher": "某报"}}) != key
     assert cache.batch_key(raw, [*files, "gone.txt"], {}) is None
+
+
+def test_batch_key_trusts_the_scan_for_plain_files_and_checks_a_link_again(tmp_path,
+                                                                           monkeypatch):
+    from dangjian.corpus import scan_files
+
+    raw, files = _corpus(tmp_path, n=3)
+    (raw / "link.txt").symlink_to(raw / files[0])
+    cache = ExtractionCache(tmp_path / "cache")
+    scan = scan_files(raw, [*files, "link.txt"])
+    assert scan.plain == frozenset(files)
+    key = cache.batch_key(raw, files, {}, scan.digests)
+    looked: list[str] = []
+    real = cache_module.os.lstat
+    monkeypatch.setattr(cache_module.os, "lstat", lambda path: looked.append(path) or real(path))
+    assert cache.batch_key(raw, files, {}, scan.digests, scan.plain) == key and looked == []
+    # A link is looked at again, and its batch is never keyed (it goes through the full checks).
+    assert cache.batch_key(raw, [*files, "link.txt"], {}, scan.digests, scan.plain) is None
+    assert looked == [os.path.join(raw, "link.txt")]
 
 
 def test_many_documents_are_located_in_one_go(tmp_path):

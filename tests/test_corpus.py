@@ -72,6 +72,22 @@ def test_a_file_above_the_whole_read_size_is_hashed_as_a_stream_to_the_same_dige
     assert whole == streamed == {"a.txt": sha256_bytes(data)}
 
 
+def test_the_scan_tells_plain_files_from_links_folders_and_huge_files(tmp_path, monkeypatch):
+    from dangjian import corpus
+
+    for name, text in (("a.txt", "党员1名"), ("big.txt", "党员2名" * 10)):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    (tmp_path / "link.txt").symlink_to(tmp_path / "a.txt")
+    (tmp_path / "folder.txt").mkdir()
+    monkeypatch.setattr(corpus, "PLAIN_MAX_BYTES", 20)
+    names = ["a.txt", "big.txt", "folder.txt", "gone.txt", "link.txt"]
+    scan = corpus.scan_files(tmp_path, names)
+    assert scan.plain == {"a.txt"}
+    # a link is hashed by its target's bytes, as before
+    assert scan.digests == corpus.file_digests(tmp_path, names)
+    assert scan.digests["link.txt"] == scan.digests["a.txt"] and scan.digests["gone.txt"] is None
+
+
 def test_corpus_hash_from_digests_equals_the_hash_that_reads_the_files(tmp_path):
     from dangjian.corpus import file_digests
 
