@@ -250,10 +250,7 @@ def _add_table(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], se
     else:
         alive_rows, hashed = f"SELECT * FROM {rows} WHERE until_seq IS NULL", f"{ROW_HASH}"
     if only_files is not None and by_file:
-        con.execute("CREATE OR REPLACE TEMP TABLE changed_files (source_file VARCHAR)")
-        if only_files:
-            con.executemany("INSERT INTO changed_files VALUES (?)", [[f] for f in only_files])
-        in_files = "source_file IN (SELECT source_file FROM changed_files)"
+        in_files = _in_files(con, only_files)
         left = con.execute(f"SELECT count(*), sum({_hash(names)}::HUGEINT) FROM ({source}) "
                            f"WHERE NOT {in_files}").fetchall()
         right = con.execute(f"SELECT count(*), sum({hashed}::HUGEINT) FROM ({alive_rows}) "
@@ -302,6 +299,23 @@ def _add_table(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], se
                     f"FROM ((SELECT {keyed} FROM incoming) EXCEPT ALL ({alive}))")
     con.execute("DROP TABLE incoming")
     return changed
+
+
+#: Up to this many changed files are written into the SQL as a list of literals, which DuckDB
+#: checks against each row group's range of ``source_file`` and so skips the groups that hold
+#: none of them: matching a night's changed rows took a sixth of the time it takes with the
+#: names in a table, which every row is joined against.
+LITERAL_FILES = 500
+
+
+def _in_files(con: duckdb.DuckDBPyConnection, only_files: list[str]) -> str:
+    """A condition on ``source_file`` that holds for the files ``only_files``."""
+    if 0 < len(only_files) <= LITERAL_FILES:
+        return f"source_file IN ({', '.join(_sql(f) for f in only_files)})"
+    con.execute("CREATE OR REPLACE TEMP TABLE changed_files (source_file VARCHAR)")
+    if only_files:
+        con.executemany("INSERT INTO changed_files VALUES (?)", [[f] for f in only_files])
+    return "source_file IN (SELECT source_file FROM changed_files)"
 
 
 def _unregister(con: duckdb.DuckDBPyConnection, groups: Unshared | None) -> None:

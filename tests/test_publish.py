@@ -5,6 +5,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from dangjian import database
 from dangjian.pipeline import frame
 from dangjian.publish import (DUCKDB_FILE, latest_version, list_versions, next_version, publish,
                               read_manifest)
@@ -341,12 +342,17 @@ def _publish_batches(output, batches, digest):
     return publish_parts(output, workdir, digest)
 
 
-def test_only_row_groups_not_shared_with_the_parent_are_compared(tmp_path, monkeypatch):
+@pytest.mark.parametrize("literal_files", [500, 0])
+def test_only_row_groups_not_shared_with_the_parent_are_compared(tmp_path, monkeypatch,
+                                                                 literal_files):
     """A batch kept from an earlier run is the same row group in both releases, so the DuckDB
     file compares only the other batch's rows; the file still equals a rebuild, also when a
-    document's row changed but its metric rows did not (a new title from the metadata)."""
+    document's row changed but its metric rows did not (a new title from the metadata). The
+    changed files are named in the SQL, or (``literal_files`` 0) put in a table."""
     import dangjian.publish as module
     from dangjian import row_groups
+
+    monkeypatch.setattr(database, "LITERAL_FILES", literal_files)
 
     output = tmp_path / "out"
     output.mkdir()
@@ -392,3 +398,23 @@ def test_rows_are_compared_from_the_files_when_too_many_row_groups_differ(tmp_pa
     _publish_batches(output, _batched_tables({"c.txt": "标题", "a.txt": "题"}, {}), "d" * 64)
     assert found and all(f is None for f in found)
     _views_match_release_folders(output)
+
+
+def test_changed_files_named_in_the_sql_select_what_their_table_selects(monkeypatch):
+    names = ["a.txt", "it's.txt", "目录/b c.txt", "x\\y.txt"]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (source_file VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?)", [[n] for n in [*names, "other.txt", None]])
+    choices = (names[:1], names, [])
+    literal = [database._in_files(con, chosen) for chosen in choices]
+    assert [("changed_files" in c) for c in literal] == [False, False, True]  # none: a table
+    monkeypatch.setattr(database, "LITERAL_FILES", 0)
+    for chosen, named in zip(choices, literal):
+        table = database._in_files(con, chosen)
+        assert "changed_files" in table
+        for condition in (named, table):
+            got = con.execute(f"SELECT source_file FROM t WHERE {condition} ORDER BY 1").fetchall()
+            assert [r[0] for r in got] == sorted(chosen)
+        outside = [con.execute(f"SELECT count(*) FROM t WHERE NOT {c}").fetchone()
+                   for c in (named, table)]
+        assert outside[0] == outside[1]
