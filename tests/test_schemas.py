@@ -1,7 +1,13 @@
+import pandas as pd
+import pandera.pandas as pa
 import pyarrow
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pandera.engines import pandas_engine
+from pandera.typing import Series
 
-from schemas.tables import TABLES, arrow_schema, columns, schema_fingerprint
+from schemas.tables import TABLES, Text, arrow_schema, columns, schema_fingerprint
 
 
 @pytest.mark.parametrize("table", list(TABLES))
@@ -35,3 +41,49 @@ def test_contract_columns_present():
 def test_fingerprint_is_stable_and_hex():
     assert schema_fingerprint() == schema_fingerprint()
     assert len(schema_fingerprint()) == 64
+
+
+class _Plain(pa.DataFrameModel):
+    quote: Series[str] = pa.Field(nullable=True, str_length={"min_value": 1})
+    n: Series[int]
+
+    class Config:
+        strict = True
+        coerce = True
+
+
+class _WithText(_Plain):
+    quote: Series[Text] = pa.Field(nullable=True, str_length={"min_value": 1})
+
+
+def _outcome(model, df):
+    try:
+        return "valid", model.validate(df, lazy=True).to_dict("list")
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases.drop(columns=["schema_context"], errors="ignore")
+        return "invalid", sorted(map(str, cases.to_dict("records")))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=3), st.integers(-5, 5), st.floats(0, 1)),
+                min_size=1, max_size=6))
+def test_text_validates_and_fails_as_the_string_dtype_does(values):
+    df = pd.DataFrame({"quote": pd.Series(values, dtype=object), "n": range(len(values))})
+    assert _outcome(_WithText, df) == _outcome(_Plain, df)
+
+
+def test_text_answers_once_for_a_column_of_its_dtype():
+    column = pd.Series(["党员", None, "3"], dtype="str")
+    dtype = Text()
+    assert dtype.check(pandas_engine.Engine.dtype(column.dtype), column) is True
+    objects = pd.Series(["党员", 3], dtype=object)
+    answer = dtype.check(pandas_engine.Engine.dtype(objects.dtype), objects)
+    assert answer is False or list(answer) == list(pandas_engine.STRING().check(
+        pandas_engine.Engine.dtype(objects.dtype), objects))
+
+
+@pytest.mark.parametrize("table", list(TABLES))
+def test_every_string_column_is_text(table):
+    for name, column in TABLES[table].to_schema().columns.items():
+        if str(column.dtype).startswith("str"):
+            assert isinstance(column.dtype, Text), f"{table}.{name}"
