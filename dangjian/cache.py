@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dangjian import EXTRACTOR_VERSION
-from dangjian.corpus import PLAIN_MAX_BYTES
+from dangjian import corpus
 
 #: The cache's folder in an output folder.
 CACHE_DIR = "cache"
@@ -68,11 +68,6 @@ def rules_fingerprint() -> str:
     for library in RULE_LIBRARIES:
         digest.update(f"{library}=={metadata.version(library)}\0".encode())
     return digest.hexdigest()
-
-
-def _sha256_file(path: str) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 class ExtractionCache:
@@ -172,11 +167,13 @@ class ExtractionCache:
                   metadata: dict[str, dict[str, str]],
                   digests: dict[str, str | None] | None = None,
                   plain: frozenset[str] = frozenset()) -> str | None:
-        """sha256 over the batch's file names, bytes and metadata rows; None if a file is gone.
+        """sha256 over the batch's file names, bytes and metadata rows; None if a file is gone,
+        is a link or is too large.
 
         ``digests`` are the files' sha256 when the caller has read them already, and ``plain``
         the files its scan found to be regular files within the size limit (see
-        :class:`dangjian.corpus.Scan`): these are not looked at again.
+        :class:`dangjian.corpus.Scan`): these are not looked at again, so their part of the key
+        is what the scan found.
         """
         digest = hashlib.sha256()
         for name in source_files:
@@ -186,9 +183,10 @@ class ExtractionCache:
                 path = os.path.join(raw_dir, name)
                 try:
                     info = os.lstat(path)
-                    if stat.S_ISLNK(info.st_mode) or info.st_size > PLAIN_MAX_BYTES:
+                    if stat.S_ISLNK(info.st_mode) or info.st_size > corpus.PLAIN_MAX_BYTES:
                         return None  # links and huge files: always through the full checks
-                    content = digests.get(name) if digests is not None else _sha256_file(path)
+                    content = digests.get(name) if digests is not None else \
+                        corpus.sha256_file(path, info.st_size)
                 except OSError:
                     return None
             if content is None:

@@ -105,16 +105,17 @@ def scan_files(raw_dir: Path, files: list[str], index: Path | None = None) -> Sc
         path = os.path.join(top, name)
         try:
             info = os.lstat(path)
+            is_plain = stat.S_ISREG(info.st_mode) and info.st_size <= PLAIN_MAX_BYTES
             if stat.S_ISLNK(info.st_mode):
                 info = os.stat(path)
-            elif stat.S_ISREG(info.st_mode) and info.st_size <= PLAIN_MAX_BYTES:
-                plain.append(name)
             signature = [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
             entry = known.get(name)
             if isinstance(entry, list) and len(entry) == 5 and entry[:4] == signature:
                 digests[name] = entry[4]
             else:
-                digests[name] = _sha256_file(path, info.st_size)
+                digests[name] = sha256_file(path, info.st_size)
+            if is_plain:
+                plain.append(name)
             if max(info.st_mtime_ns, info.st_ctime_ns) < horizon:
                 remembered[name] = [*signature, digests[name]]
         except OSError:
@@ -129,7 +130,8 @@ def scan_files(raw_dir: Path, files: list[str], index: Path | None = None) -> Sc
 READ_WHOLE = 1 << 22
 
 
-def _sha256_file(path: str, size: int) -> str:
+def sha256_file(path: str, size: int) -> str:
+    """sha256 of the file at ``path``, whose size the caller has from a stat."""
     with open(path, "rb") as handle:
         if size <= READ_WHOLE:
             return hashlib.sha256(handle.read()).hexdigest()

@@ -309,12 +309,14 @@ LITERAL_FILES = 500
 
 
 def _in_files(con: duckdb.DuckDBPyConnection, only_files: list[str]) -> str:
-    """A condition on ``source_file`` that holds for the files ``only_files``."""
-    if 0 < len(only_files) <= LITERAL_FILES:
+    """A condition on ``source_file`` that holds for the files ``only_files``; for none, false
+    for every row (as ``IN`` over an empty table is, a NULL name included)."""
+    if not only_files:
+        return "false"
+    if len(only_files) <= LITERAL_FILES:
         return f"source_file IN ({', '.join(_sql(f) for f in only_files)})"
     con.execute("CREATE OR REPLACE TEMP TABLE changed_files (source_file VARCHAR)")
-    if only_files:
-        con.executemany("INSERT INTO changed_files VALUES (?)", [[f] for f in only_files])
+    con.executemany("INSERT INTO changed_files VALUES (?)", [[f] for f in only_files])
     return "source_file IN (SELECT source_file FROM changed_files)"
 
 

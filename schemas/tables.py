@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from typing import Any
+from collections.abc import Iterable
 
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow
+from pandera import dtypes
 from pandera.dtypes import immutable
 from pandera.engines import pandas_engine
 from pandera.typing import Series
@@ -25,12 +26,13 @@ class Text(pandas_engine.STRING):
     """pandas' string dtype, whose check answers once for a column that has it.
 
     pandera's own string dtype answers with one True per row even then, and for such an answer
-    pandera gathers the failing rows and formats a message for every column it checks: a third
-    of the time a batch spends in validation, and most of it for a night's one changed
-    document. Coercion and every other behaviour are the string dtype's.
+    pandera gathers the failing rows and formats a message for every column it checks: 30 to 40 %
+    of the time pandera takes to validate a batch's rows, and most of its fixed cost for a
+    night's one changed document. Coercion and every other behaviour are the string dtype's.
     """
 
-    def check(self, pandera_dtype: Any, data_container: Any = None) -> Any:
+    def check(self, pandera_dtype: dtypes.DataType,
+              data_container: pd.Series | None = None) -> bool | Iterable[bool]:
         try:
             if pandas_engine.Engine.dtype(pandera_dtype).type == self.type:
                 return True

@@ -66,26 +66,34 @@ def test_a_file_above_the_whole_read_size_is_hashed_as_a_stream_to_the_same_dige
 
     data = "全市共有党员1.2万名。".encode("utf-8") * 50
     (tmp_path / "a.txt").write_bytes(data)
+    streamed: list[str] = []
+    real = corpus.hashlib.file_digest
+    monkeypatch.setattr(corpus.hashlib, "file_digest",
+                        lambda handle, algo: streamed.append(handle.name) or real(handle, algo))
     whole = corpus.file_digests(tmp_path, ["a.txt"])
+    assert streamed == []
     monkeypatch.setattr(corpus, "READ_WHOLE", 10)
-    streamed = corpus.file_digests(tmp_path, ["a.txt"])
-    assert whole == streamed == {"a.txt": sha256_bytes(data)}
+    assert corpus.file_digests(tmp_path, ["a.txt"]) == whole == {"a.txt": sha256_bytes(data)}
+    assert streamed == [str(tmp_path / "a.txt")]
 
 
 def test_the_scan_tells_plain_files_from_links_folders_and_huge_files(tmp_path, monkeypatch):
     from dangjian import corpus
 
-    for name, text in (("a.txt", "党员1名"), ("big.txt", "党员2名" * 10)):
-        (tmp_path / name).write_text(text, encoding="utf-8")
+    small, big = "党员1名".encode("utf-8"), ("党员2名" * 10).encode("utf-8")
+    (tmp_path / "a.txt").write_bytes(small)
+    (tmp_path / "big.txt").write_bytes(big)
     (tmp_path / "link.txt").symlink_to(tmp_path / "a.txt")
+    (tmp_path / "dangling.txt").symlink_to(tmp_path / "nowhere.txt")
     (tmp_path / "folder.txt").mkdir()
     monkeypatch.setattr(corpus, "PLAIN_MAX_BYTES", 20)
-    names = ["a.txt", "big.txt", "folder.txt", "gone.txt", "link.txt"]
+    names = ["a.txt", "big.txt", "dangling.txt", "folder.txt", "gone.txt", "link.txt"]
     scan = corpus.scan_files(tmp_path, names)
     assert scan.plain == {"a.txt"}
-    # a link is hashed by its target's bytes, as before
-    assert scan.digests == corpus.file_digests(tmp_path, names)
-    assert scan.digests["link.txt"] == scan.digests["a.txt"] and scan.digests["gone.txt"] is None
+    # a link is hashed by its target's bytes; what cannot be read has no digest
+    assert scan.digests == {"a.txt": sha256_bytes(small), "big.txt": sha256_bytes(big),
+                            "dangling.txt": None, "folder.txt": None, "gone.txt": None,
+                            "link.txt": sha256_bytes(small)}
 
 
 def test_corpus_hash_from_digests_equals_the_hash_that_reads_the_files(tmp_path):
@@ -124,8 +132,8 @@ def test_digest_index_skips_unchanged_files_and_rehashes_changed_ones(tmp_path, 
     assert corpus.file_digests(raw, files, index) == first and index.is_file()
 
     read = []
-    real = corpus._sha256_file
-    monkeypatch.setattr(corpus, "_sha256_file",
+    real = corpus.sha256_file
+    monkeypatch.setattr(corpus, "sha256_file",
                         lambda path, size: read.append(path) or real(path, size))
     assert corpus.file_digests(raw, files, index) == first and read == []
 
