@@ -29,8 +29,7 @@ import pyarrow
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from dangjian import EXTRACTOR_VERSION
-from dangjian import corpus
+from dangjian import EXTRACTOR_VERSION, corpus
 
 #: The cache's folder in an output folder.
 CACHE_DIR = "cache"

@@ -53,9 +53,9 @@ class Documents(pa.DataFrameModel):
     """One row per raw file that was read as text."""
 
     doc_id: Series[Text] = pa.Field(str_matches=SHA256,
-                                   description="sha256 (hex) of the raw file's bytes")
+                                    description="sha256 (hex) of the raw file's bytes")
     source_file: Series[Text] = pa.Field(unique=True,
-                                        description="path of the raw file relative to raw/")
+                                         description="path of the raw file relative to raw/")
     title: Series[Text] = pa.Field(nullable=True, description="headline as found in the text")
     publisher: Series[Text] = pa.Field(nullable=True, description="publisher, e.g. 宁波日报")
     published: Series[pd.Timestamp] = pa.Field(
@@ -63,7 +63,7 @@ class Documents(pa.DataFrameModel):
         description="publication date, from the text or raw/ metadata")
     url: Series[Text] = pa.Field(nullable=True, description="where the text was published, when known")
     place: Series[Text] = pa.Field(nullable=True,
-                                  description="the document's home place (what 全市/我市 refer to)")
+                                   description="the document's home place (what 全市/我市 refer to)")
     encoding: Series[Text] = pa.Field(description="how the bytes were decoded (utf-8, gb18030, …)")
     script: Series[Text] = pa.Field(isin=SCRIPTS, description="simplified or traditional")
     n_chars: Series[int] = pa.Field(ge=0, description="length of the decoded text in code points")
@@ -83,7 +83,7 @@ class Metrics(pa.DataFrameModel):
     char_start: Series[int] = pa.Field(ge=0, description="code-point offset of the quote's start")
     char_end: Series[int] = pa.Field(ge=1, description="code-point offset after the quote's end")
     quote: Series[Text] = pa.Field(str_length={"min_value": 1},
-                                  description="the characters as written in the source")
+                                   description="the characters as written in the source")
     context: Series[Text] = pa.Field(description="the sentence around it, as written")
     value: Series[float] = pa.Field(description="the number with multipliers applied")
     value_high: Series[float] = pa.Field(nullable=True, description="upper end of a range")
@@ -95,7 +95,7 @@ class Metrics(pa.DataFrameModel):
     metric: Series[Text] = pa.Field(description="canonical metric id from the catalog, or other")
     geography: Series[Text] = pa.Field(nullable=True, description="the area the number describes")
     period: Series[Text] = pa.Field(nullable=True, str_matches=r"^\d{4}$",
-                                   description="the year the number refers to")
+                                    description="the year the number refers to")
     extractor: Series[Text] = pa.Field(description="name of the rule that produced the row")
     extractor_version: Series[Text] = pa.Field(description="version of the extraction rules")
 
