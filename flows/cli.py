@@ -53,17 +53,23 @@ def cmd_release(args: argparse.Namespace) -> int:
         return 2
     files = list_raw(Path(args.raw))
     n_files = len(files)
+    _prefect_env()
+    server = None
+    if args.task_runner != "dask":  # Dask's workers reach the API by their own settings
+        from flows.temporary_server import launch_unless_configured
+
+        server = launch_unless_configured()  # it loads while this process imports Prefect
     if resolve(args.task_runner, args.workers, n_files)[0] == "process" and (
             args.no_cache or not _same_as_latest(Path(args.raw), files, Path(args.output))):
         from dangjian.workers import prestart
 
         prestart()  # the workers' warm-up runs on another core while Prefect loads here
-    _prefect_env()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from dangjian.lock import LockTimeout
     from flows.release import QuarantineError, release_flow, reporting_progress
     from flows.runners import heap_frozen, plan, without_heartbeat
+    from flows.temporary_server import serving
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
     if args.task_runner != "dask":
@@ -81,7 +87,8 @@ def cmd_release(args: argparse.Namespace) -> int:
 
         try:
             # what the imports made lives as long as the run: out of the collector's way
-            with reporting_progress(progress), without_heartbeat(), heap_frozen():
+            with serving(server), reporting_progress(progress), without_heartbeat(), \
+                    heap_frozen():
                 summary = flow(raw_dir=args.raw, output_dir=args.output, batch_size=args.batch_size,
                                strict=args.strict, cache=not args.no_cache,
                                processes=run_plan.processes)

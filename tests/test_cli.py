@@ -83,14 +83,21 @@ def test_a_run_over_the_latest_releases_corpus_and_rules_starts_no_workers_early
     assert not _same_as_latest(raw, files, out)
 
 
-def test_release_in_a_fresh_process_prints_its_summary_and_no_leak_report(tmp_path):
-    # The command freezes its heap during the run; thawed before exit, the interpreter's last
-    # collection reaches every object, so DuckDB's bindings find nothing leaked.
+def test_release_in_a_fresh_process_prints_its_summary_and_leaves_nothing_behind(tmp_path):
+    """With no Prefect server configured: the command's own early start of Prefect's temporary
+    server is used (Prefect starts none) and stopped at exit. The command freezes its heap
+    during the run; thawed before exit, the interpreter's last collection reaches every object,
+    so DuckDB's bindings find nothing leaked."""
     import os
     import subprocess
     import sys
+    import time
+    from pathlib import Path
 
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    marker = f"dangjian-test-{os.getpid()}-{time.time_ns()}"
+    env = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
+    env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_LOGGING_LEVEL="INFO",
+               DANGJIAN_TEST_MARKER=marker)
     done = subprocess.run([sys.executable, "-m", "flows.cli", "release", "--raw", str(RAW),
                            "--output", str(tmp_path / "out")], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
@@ -98,6 +105,16 @@ def test_release_in_a_fresh_process_prints_its_summary_and_no_leak_report(tmp_pa
     printed = " ".join((done.stdout + done.stderr).split())
     assert "new release 1.0.0" in printed
     assert "leaked" not in printed
+    assert "Starting temporary server" not in printed  # Prefect did not start one of its own
+    if Path("/proc/self/environ").exists():  # no process that inherited the marker is left
+        left = []
+        for environ in Path("/proc").glob("[0-9]*/environ"):
+            try:
+                if marker.encode() in environ.read_bytes():
+                    left.append(environ.parent.name)
+            except OSError:
+                continue  # gone meanwhile, or not ours to read
+        assert left == []
 
 
 def test_the_command_exits_with_its_code_after_every_other_exit_hook(tmp_path, monkeypatch):
