@@ -23,6 +23,7 @@ The file is written in the 1.0 storage format, so DuckDB 1.x clients can open it
 """
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import threading
@@ -408,6 +409,7 @@ class Extension:
         self._loaded = self._written = False
         self._stamp: tuple[int, int, int] | None = None  # the file as it was copied
         self._thread = threading.Thread(target=self._load, name="duckdb-extension", daemon=True)
+        self._finisher: threading.Thread | None = None
 
     def start(self) -> "Extension":
         """Start loading the content tables, unless started already."""
@@ -456,12 +458,30 @@ class Extension:
         self._con.execute("BEGIN TRANSACTION")
         return True
 
+    def finish_later(self, manifest: dict[str, Any]) -> None:
+        """Start :meth:`finish` in a thread, to run once the content tables are in, while the
+        caller writes the rest of the release; :meth:`finish` then waits for it. The release's
+        row takes nothing the caller adds to ``manifest`` afterwards (checksums of the data card
+        and report), so it gets a copy as it is now."""
+        if self._finisher is None:
+            self._finisher = threading.Thread(target=self._finish, args=(copy.deepcopy(manifest),),
+                                              name="duckdb-finish", daemon=True)
+            self._finisher.start()
+
     def finish(self, manifest: dict[str, Any]) -> bool:
-        """Add the changes table and the release's row of ``manifest``; write the copy."""
+        """Add the changes table and the release's row of ``manifest``; write the copy. After
+        :meth:`finish_later`, wait for it instead (``manifest`` is the one given there)."""
+        if self._finisher is None:
+            self._finish(manifest)
+        else:
+            self._finisher.join()
+        return self._written
+
+    def _finish(self, manifest: dict[str, Any]) -> None:
         self._join()
         try:
             if not self._loaded or self._con is None:
-                return False
+                return
             release = Release(self.release.version, self.release.folder, manifest)
             add_content(self._con, release, self._seq, self.parent, ("changes",))
             add_release_row(self._con, release, self._seq)
@@ -469,13 +489,12 @@ class Extension:
             close(self._con)
             self._con = None
             self._written = True
-        except duckdb.Error:
-            return False
+        except Exception:  # noqa: BLE001 - whatever went wrong, a rebuild gives the same file
+            self._written = False
         finally:
             self._close()
             if not self._written:
                 remove(self.tmp)
-        return True
 
     def swap(self) -> bool:
         """Put the written copy in place, unless the file changed since it was copied (its
@@ -490,6 +509,8 @@ class Extension:
     def abort(self) -> None:
         """Stop and leave nothing behind (a no-op after :meth:`swap`)."""
         self._join()
+        if self._finisher is not None:
+            self._finisher.join()
         self._close()
         if self._written or self.tmp.exists():
             remove(self.tmp)

@@ -230,6 +230,7 @@ def _finish(output: Path, staging: Path, files: dict[str, dict[str, Any]], paren
         "files": files,
         "run": {"host": platform.node(), "python": platform.python_version(), **(run or {})},
     }
+    extension.finish_later(manifest)  # the DuckDB copy finishes beside the card and report
     write_datacard(staging, manifest)
     for decorate in decorators:
         decorate(staging, manifest)

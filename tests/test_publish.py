@@ -216,6 +216,39 @@ def test_a_duckdb_file_written_to_during_a_publish_is_rebuilt_not_replaced(tmp_p
     _views_match_release_folders(tmp_path)
 
 
+def test_the_duckdb_copy_finishes_beside_the_card_and_report_and_a_failure_there_rebuilds(
+        tmp_path, monkeypatch):
+    """The changes table and the release's row go into the copy in a thread started before the
+    data card is written; an error in that thread costs a rebuild, never the release."""
+    import dangjian.database as database
+    import dangjian.publish as module
+
+    publish(tmp_path, _tables(2), "c" * 64)
+    order = []
+    real_card, real_later = module.write_datacard, database.Extension.finish_later
+    monkeypatch.setattr(module, "write_datacard",
+                        lambda *a: order.append("card") or real_card(*a))
+    monkeypatch.setattr(database.Extension, "finish_later",
+                        lambda self, manifest: order.append("duckdb") or real_later(self, manifest))
+    publish(tmp_path, _tables(3), "d" * 64)
+    assert order == ["duckdb", "card"]
+    _views_match_release_folders(tmp_path)
+
+    rebuilds = []
+    real_build, real_add = module.build_duckdb, database.add_content
+
+    def failing_changes(con, release, seq, parent, tables=database.TABLES):
+        if tables == ("changes",):  # only the extension adds the changes table alone
+            raise RuntimeError("a bug in the thread")
+        return real_add(con, release, seq, parent, tables)
+
+    monkeypatch.setattr(module, "build_duckdb", lambda output: rebuilds.append(1) or real_build(output))
+    monkeypatch.setattr(database, "add_content", failing_changes)
+    assert publish(tmp_path, _tables(4), "e" * 64).version == "1.2.0"
+    assert rebuilds == [1] and not list(tmp_path.glob(f".{DUCKDB_FILE}*"))
+    _views_match_release_folders(tmp_path)
+
+
 def test_an_old_duckdb_file_with_a_table_per_release_is_rebuilt(tmp_path):
     publish(tmp_path, _tables(2), "c" * 64)
     (tmp_path / DUCKDB_FILE).unlink()
