@@ -147,6 +147,29 @@ def test_a_truncated_footer_is_refused(tmp_path):
 
 
 
+def test_digests_are_read_once_per_file_and_again_once_it_is_rewritten(tmp_path, monkeypatch):
+    import os
+
+    import dangjian.parquet_concat as module
+
+    reads = []
+    real = module._read_digests
+    monkeypatch.setattr(module, "_read_digests", lambda path: reads.append(path) or real(path))
+    part = _write(tmp_path / "part.parquet", _table(0, 600))
+    first = row_group_digests(part)
+    assert row_group_digests(part) == first and len(reads) == 1
+    link = tmp_path / "linked.parquet"  # a kept batch's part, linked into another run
+    os.link(part, link)
+    assert row_group_digests(link) == first and len(reads) == 1
+    stat = os.stat(part)
+    _write(part, _table(1, 600))  # rewritten in place, even with its old times put back
+    os.utime(part, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    assert row_group_digests(part) != first and len(reads) == 2
+    monkeypatch.setattr(module, "MAX_KEPT_DIGESTS", 1)
+    row_group_digests(_write(tmp_path / "other.parquet", _table(2, 600)))
+    assert len(module._DIGESTS) == 1  # the oldest made room
+
+
 @pytest.mark.parametrize("page_index", [False, True])
 def test_a_row_group_has_the_same_digest_in_its_part_and_in_the_joined_file(tmp_path, page_index):
     sources = [_write(tmp_path / f"{i}.parquet", _table(i * 600, 600 - i * 100),
