@@ -24,6 +24,7 @@ The file is written in the 1.0 storage format, so DuckDB 1.x clients can open it
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import shutil
 import threading
@@ -35,6 +36,8 @@ import duckdb
 
 from dangjian import row_groups
 from dangjian.row_groups import Unshared
+
+logger = logging.getLogger(__name__)
 
 #: The tables built from raw/; ``changes`` is derived from them and the parent release.
 CONTENT_TABLES = ("documents", "metrics", "quarantine", "rejected")
@@ -425,6 +428,8 @@ class Extension:
         try:
             self._loaded = self._load_content()
         except Exception:  # noqa: BLE001 - whatever went wrong, a rebuild gives the same file
+            logger.warning("the DuckDB copy could not take the release; rebuilding the file",
+                           exc_info=True)
             self._loaded = False
 
     def _load_content(self) -> bool:
@@ -490,6 +495,8 @@ class Extension:
             self._con = None
             self._written = True
         except Exception:  # noqa: BLE001 - whatever went wrong, a rebuild gives the same file
+            logger.warning("the DuckDB copy could not finish the release; rebuilding the file",
+                           exc_info=True)
             self._written = False
         finally:
             self._close()

@@ -250,45 +250,51 @@ def row_group_digests(path: Path) -> list[bytes]:
     group copied from a part has the same digest in the part and in the joined file, so equal
     digests find the row groups two files share without decoding a row.
 
-    Kept per process by the file's device, inode, size and modification time: a night's run
-    compares the parent release's files and the kept batches' parts (hard links of the same
-    files) that the night before had read already, and two of its own steps read the same
-    files. Neither kind of file is ever rewritten in place."""
-    info = os.stat(path)
-    stamp = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
-    with _DIGESTS_LOCK:
-        found = _DIGESTS.get(stamp)
-    if found is None:
-        found = _read_digests(path)
-        with _DIGESTS_LOCK:
-            while _DIGESTS and len(_DIGESTS) >= MAX_KEPT_DIGESTS:
-                del _DIGESTS[next(iter(_DIGESTS))]  # the oldest
-            _DIGESTS[stamp] = found
-    return list(found)
-
-
-#: Files whose digests a process keeps (a few per batch of a corpus, and a release's tables).
-MAX_KEPT_DIGESTS = 4096
-_DIGESTS: dict[tuple[int, int, int, int], tuple[bytes, ...]] = {}
-_DIGESTS_LOCK = threading.Lock()
-
-
-def _read_digests(path: Path) -> tuple[bytes, ...]:
+    Kept per process by the file's device, inode, size, modification time and footer (whose
+    row group offsets, sizes and statistics change with the bytes): a night's run compares the
+    parent release's files and the kept batches' parts (hard links of the same files) that the
+    night before had read already, and two of its own steps read the same files."""
     import hashlib
 
     import pyarrow.parquet as pq
 
     with open(path, "rb") as handle:
-        meta = pq.ParquetFile(handle).metadata  # its C++ reader: faster than the codec here
-        end = handle.seek(0, 2) - 8 - meta.serialized_size
-        starts = [_group_start(meta.row_group(i)) for i in range(meta.num_row_groups)]
-        if starts != sorted(starts) or (starts and (starts[0] < 4 or starts[-1] >= end)):
-            raise ParquetConcatError(f"{path} has row groups out of order")
-        digests = []
-        for start, stop in zip(starts, [*starts[1:], end]):
-            handle.seek(start)
-            digests.append(hashlib.sha256(handle.read(stop - start)).digest())
-        return tuple(digests)
+        info = os.fstat(handle.fileno())
+        size = handle.seek(0, 2)
+        if size < 12:
+            raise ParquetConcatError(f"{path} is too short for Parquet")
+        handle.seek(size - 8)
+        length = struct.unpack("<I", handle.read(4))[0]
+        if length > size - 12:
+            raise ParquetConcatError(f"{path} has a footer longer than the file")
+        handle.seek(size - 8 - length)
+        footer = hashlib.sha256(handle.read(length)).digest()
+        key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, footer)
+        with _DIGESTS_LOCK:
+            found = _DIGESTS.get(key)
+        if found is None:
+            handle.seek(0)
+            meta = pq.ParquetFile(handle).metadata  # its C++ reader: faster than the codec here
+            end = size - 8 - meta.serialized_size
+            starts = [_group_start(meta.row_group(i)) for i in range(meta.num_row_groups)]
+            if starts != sorted(starts) or (starts and (starts[0] < 4 or starts[-1] >= end)):
+                raise ParquetConcatError(f"{path} has row groups out of order")
+            digests = []
+            for start, stop in zip(starts, [*starts[1:], end]):
+                handle.seek(start)
+                digests.append(hashlib.sha256(handle.read(stop - start)).digest())
+            found = tuple(digests)
+            with _DIGESTS_LOCK:
+                while _DIGESTS and len(_DIGESTS) >= MAX_KEPT_DIGESTS:
+                    del _DIGESTS[next(iter(_DIGESTS))]  # the oldest
+                _DIGESTS[key] = found
+    return list(found)
+
+
+#: Files whose digests a process keeps (a few per batch of a corpus, and a release's tables).
+MAX_KEPT_DIGESTS = 4096
+_DIGESTS: dict[tuple[Any, ...], tuple[bytes, ...]] = {}
+_DIGESTS_LOCK = threading.Lock()
 
 
 def _group_start(group: Any) -> int:

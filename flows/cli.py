@@ -55,7 +55,7 @@ def cmd_release(args: argparse.Namespace) -> int:
     n_files = len(files)
     _prefect_env()
     server = None
-    if args.task_runner != "dask":  # Dask's workers reach the API by their own settings
+    if args.task_runner != "dask":  # left to Prefect: a cluster may not reach this loopback
         from flows.temporary_server import launch_unless_configured
 
         server = launch_unless_configured()  # it loads while this process imports Prefect

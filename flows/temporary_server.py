@@ -7,10 +7,13 @@ imported Prefect and its own modules, so the command waits for it with a core id
 here, at the top of the command, it loads beside those imports instead.
 
 It is the server Prefect would start, by the same command line (a test compares the two), and
-it is used only where Prefect would have started one: :func:`serving` checks Prefect's
-settings once they are loaded, and stops it unused when they name a server (a profile may set
-``PREFECT_API_URL`` where the environment does not). When it does not come up, Prefect starts
-its own as before.
+it is used only where Prefect would have started one. It is not started where the environment
+or the active Prefect profile names a server or turns temporary servers off, nor where a
+``prefect.toml``, ``.env`` or ``pyproject.toml`` in the working folder may hold Prefect settings;
+and :func:`serving` checks the settings Prefect loads in the end, stopping it unused when they
+name a server. When it does not come up, Prefect starts its own as before. It is stopped when
+the command exits normally; a command killed by a signal leaves it running, as it leaves
+Prefect's own.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -75,13 +79,17 @@ class TemporaryServer:
     def wait(self, timeout: float) -> bool:
         """Whether the server answers its health check within ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
         while not self.healthy and time.monotonic() < deadline:
             if self.process.poll() is not None:
                 return False  # it exited: the port was taken, or the database is unusable
             try:
-                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as response:
-                    self.healthy = response.status == 200
+                with opener.open(f"{self.api_url}/health", timeout=2) as response:
+                    # still running: not another process that took the port meanwhile
+                    self.healthy = response.status == 200 and self.process.poll() is None
             except OSError:
+                pass
+            if not self.healthy:
                 time.sleep(0.05)
         return self.healthy
 
@@ -96,15 +104,54 @@ class TemporaryServer:
         atexit.unregister(self.stop)
 
 
+#: Files in the working folder that Prefect reads settings from.
+SETTINGS_FILES = ("prefect.toml", ".env")
+#: The settings that decide whether Prefect would start a temporary server.
+DECIDING = ("PREFECT_API_URL", "PREFECT_SERVER_EPHEMERAL_ENABLED")
+
+_running: list[TemporaryServer] = []  # the process's server, reused by later commands
+
+
 def launch_unless_configured() -> TemporaryServer | None:
-    """Start the server unless the environment names one (settings a profile holds are checked
-    by :func:`serving`); None where it cannot be started."""
-    if os.environ.get("PREFECT_API_URL"):
+    """Start the server unless the settings may name another one (:func:`may_be_configured`);
+    the process's running one if it has it; None where it cannot be started."""
+    if _running and _running[0].process.poll() is None:
+        return _running[0]
+    if may_be_configured():
         return None
     try:
-        return TemporaryServer.launch()
+        server = TemporaryServer.launch()
     except (OSError, ModuleNotFoundError):
         return None
+    _running[:] = [server]
+    return server
+
+
+def may_be_configured(cwd: Path | None = None) -> bool:
+    """Whether Prefect's settings may name a server or turn temporary servers off, read without
+    importing Prefect: the environment, the active profile, and the working folder's settings
+    files (whose contents are left to Prefect). :func:`serving` makes the exact check."""
+    if any(key in os.environ for key in DECIDING):
+        return True
+    folder = Path.cwd() if cwd is None else cwd
+    if any((folder / name).exists() for name in SETTINGS_FILES):
+        return True
+    try:
+        if "[tool.prefect" in (folder / "pyproject.toml").read_text(encoding="utf-8"):
+            return True
+    except (OSError, UnicodeDecodeError):
+        pass
+    home = Path(os.environ.get("PREFECT_HOME", Path.home() / ".prefect")).expanduser()
+    profiles = Path(os.environ.get("PREFECT_PROFILES_PATH", home / "profiles.toml")).expanduser()
+    try:
+        data = tomllib.loads(profiles.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return False
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return True  # unreadable here: Prefect decides
+    active = os.environ.get("PREFECT_PROFILE") or data.get("active") or "ephemeral"
+    profile = (data.get("profiles") or {}).get(active) or {}
+    return not isinstance(profile, dict) or any(key in profile for key in DECIDING)
 
 
 @contextmanager

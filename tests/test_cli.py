@@ -95,9 +95,11 @@ def test_release_in_a_fresh_process_prints_its_summary_and_leaves_nothing_behind
     from pathlib import Path
 
     marker = f"dangjian-test-{os.getpid()}-{time.time_ns()}"
-    env = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("PREFECT_API_URL", "PREFECT_PROFILE")}
     env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_LOGGING_LEVEL="INFO",
-               DANGJIAN_TEST_MARKER=marker)
+               DANGJIAN_TEST_MARKER=marker,  # Prefect's default profiles, not the user's
+               PREFECT_PROFILES_PATH=str(tmp_path / "no-profiles.toml"))
     done = subprocess.run([sys.executable, "-m", "flows.cli", "release", "--raw", str(RAW),
                            "--output", str(tmp_path / "out")], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)

@@ -217,9 +217,10 @@ def test_a_duckdb_file_written_to_during_a_publish_is_rebuilt_not_replaced(tmp_p
 
 
 def test_the_duckdb_copy_finishes_beside_the_card_and_report_and_a_failure_there_rebuilds(
-        tmp_path, monkeypatch):
+        tmp_path, monkeypatch, caplog):
     """The changes table and the release's row go into the copy in a thread started before the
-    data card is written; an error in that thread costs a rebuild, never the release."""
+    data card is written; an error in that thread is logged and costs a rebuild, never the
+    release."""
     import dangjian.database as database
     import dangjian.publish as module
 
@@ -244,8 +245,10 @@ def test_the_duckdb_copy_finishes_beside_the_card_and_report_and_a_failure_there
 
     monkeypatch.setattr(module, "build_duckdb", lambda output: rebuilds.append(1) or real_build(output))
     monkeypatch.setattr(database, "add_content", failing_changes)
-    assert publish(tmp_path, _tables(4), "e" * 64).version == "1.2.0"
+    with caplog.at_level("WARNING", logger="dangjian.database"):
+        assert publish(tmp_path, _tables(4), "e" * 64).version == "1.2.0"
     assert rebuilds == [1] and not list(tmp_path.glob(f".{DUCKDB_FILE}*"))
+    assert ["a bug in the thread"] == [str(r.exc_info[1]) for r in caplog.records if r.exc_info]
     _views_match_release_folders(tmp_path)
 
 

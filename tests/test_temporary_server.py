@@ -22,10 +22,15 @@ def test_the_command_line_and_environment_are_those_of_prefects_own_temporary_se
     monkeypatch.setattr(SubprocessASGIServer, "_instances", {})
     SubprocessASGIServer(port=54321)._run_uvicorn_command()
     assert seen["args"] == command(54321)
-    assert {key: seen["env"][key] for key in SERVER_ENV} == SERVER_ENV
-    # everything else it passes is the caller's environment and settings, which the early
-    # server inherits from the command's environment and reads from the same profile
-    assert set(seen["env"]) - set(SERVER_ENV) >= {key for key in os.environ}
+    # Besides SERVER_ENV, Prefect passes the caller's environment and the settings it loaded,
+    # which the early server inherits from the command's environment or reads from the same
+    # files itself; anything else it added would be missing from ours.
+    from prefect.settings import get_current_settings
+
+    loaded = get_current_settings().to_environment_variables(exclude_unset=True)
+    own = {key: value for key, value in seen["env"].items()
+           if key not in os.environ and key not in loaded}
+    assert own == SERVER_ENV
 
 
 class FakeServer:
@@ -90,16 +95,50 @@ def test_an_exited_server_process_is_not_waited_for():
     server.stop()
 
 
-def test_nothing_is_launched_when_the_environment_names_a_server(monkeypatch):
+def test_nothing_is_launched_where_the_settings_may_name_a_server(monkeypatch, tmp_path):
+    for key in temporary_server.DECIDING + ("PREFECT_PROFILE",):
+        monkeypatch.delenv(key, raising=False)
+    profiles = tmp_path / "profiles.toml"
+    monkeypatch.setenv("PREFECT_PROFILES_PATH", str(profiles))
+    folder = tmp_path / "work"
+    folder.mkdir()
+    assert not temporary_server.may_be_configured(folder)  # no profiles file at all
+    profiles.write_text('active = "local"\n[profiles.local]\nPREFECT_LOGGING_LEVEL = "INFO"\n'
+                        '[profiles.remote]\nPREFECT_API_URL = "http://10.0.0.1:4200/api"\n',
+                        encoding="utf-8")
+    assert not temporary_server.may_be_configured(folder)
+    monkeypatch.setenv("PREFECT_PROFILE", "remote")
+    assert temporary_server.may_be_configured(folder)  # the active profile names a server
+    monkeypatch.delenv("PREFECT_PROFILE")
+    profiles.write_text("not toml [", encoding="utf-8")
+    assert temporary_server.may_be_configured(folder)  # unreadable: Prefect decides
+    profiles.unlink()
+    for name, text in ((".env", "PREFECT_API_URL=x\n"), ("prefect.toml", "[api]\n"),
+                       ("pyproject.toml", "[tool.prefect.api]\nurl = 'x'\n")):
+        (folder / name).write_text(text, encoding="utf-8")
+        assert temporary_server.may_be_configured(folder), name
+        (folder / name).unlink()
+    (folder / "pyproject.toml").write_text("[project]\nname = 'x'\n", encoding="utf-8")
+    assert not temporary_server.may_be_configured(folder)
+    monkeypatch.setenv("PREFECT_SERVER_EPHEMERAL_ENABLED", "false")
+    assert temporary_server.may_be_configured(folder)
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
     launched = []
     monkeypatch.setattr(TemporaryServer, "launch", classmethod(lambda cls: launched.append(1)))
+    monkeypatch.setattr(temporary_server, "_running", [])
     assert temporary_server.launch_unless_configured() is None and launched == []
 
 
-def test_a_launched_server_answers_and_is_gone_once_stopped():
-    server = TemporaryServer.launch()
+def test_a_launched_server_answers_is_reused_and_is_gone_once_stopped(monkeypatch, tmp_path):
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path))  # its own database, not the user's
+    for key in temporary_server.DECIDING + ("PREFECT_PROFILE", "PREFECT_PROFILES_PATH"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(temporary_server, "_running", [])
+    server = temporary_server.launch_unless_configured()
+    assert server is not None
     try:
+        assert temporary_server.launch_unless_configured() is server  # a second command's
         assert server.wait(timeout=120)
         with urllib.request.urlopen(f"{server.api_url}/health", timeout=10) as response:
             assert response.status == 200
