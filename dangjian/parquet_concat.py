@@ -228,6 +228,12 @@ def read_footer(path: Path) -> tuple[Struct, int]:
 
 
 def _footer(handle: BinaryIO, path: Path) -> tuple[Struct, int]:
+    footer, start = _footer_bytes(handle, path)
+    return _decoded(footer), start
+
+
+def _footer_bytes(handle: BinaryIO, path: Path) -> tuple[bytes, int]:
+    """The encoded footer of the file open at its start, and where it starts."""
     head = handle.read(4)
     size = handle.seek(0, 2)
     if size < 12 or head != MAGIC:
@@ -241,7 +247,7 @@ def _footer(handle: BinaryIO, path: Path) -> tuple[Struct, int]:
     if start < 4:
         raise ParquetConcatError(f"{path} has a footer longer than the file")
     handle.seek(start)
-    return _decoded(handle.read(length)), start
+    return handle.read(length), start
 
 
 def row_group_digests(path: Path) -> list[bytes]:
@@ -260,22 +266,14 @@ def row_group_digests(path: Path) -> list[bytes]:
 
     with open(path, "rb") as handle:
         info = os.fstat(handle.fileno())
-        size = handle.seek(0, 2)
-        if size < 12:
-            raise ParquetConcatError(f"{path} is too short for Parquet")
-        handle.seek(size - 8)
-        length = struct.unpack("<I", handle.read(4))[0]
-        if length > size - 12:
-            raise ParquetConcatError(f"{path} has a footer longer than the file")
-        handle.seek(size - 8 - length)
-        footer = hashlib.sha256(handle.read(length)).digest()
-        key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, footer)
+        footer, end = _footer_bytes(handle, path)
+        key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns,
+               hashlib.sha256(footer).digest())
         with _DIGESTS_LOCK:
             found = _DIGESTS.get(key)
         if found is None:
             handle.seek(0)
             meta = pq.ParquetFile(handle).metadata  # its C++ reader: faster than the codec here
-            end = size - 8 - meta.serialized_size
             starts = [_group_start(meta.row_group(i)) for i in range(meta.num_row_groups)]
             if starts != sorted(starts) or (starts and (starts[0] < 4 or starts[-1] >= end)):
                 raise ParquetConcatError(f"{path} has row groups out of order")

@@ -109,22 +109,22 @@ SETTINGS_FILES = ("prefect.toml", ".env")
 #: The settings that decide whether Prefect would start a temporary server.
 DECIDING = ("PREFECT_API_URL", "PREFECT_SERVER_EPHEMERAL_ENABLED")
 
-_running: list[TemporaryServer] = []  # the process's server, reused by later commands
+_running: TemporaryServer | None = None  # the process's server, reused by later commands
 
 
 def launch_unless_configured() -> TemporaryServer | None:
     """Start the server unless the settings may name another one (:func:`may_be_configured`);
     the process's running one if it has it; None where it cannot be started."""
-    if _running and _running[0].process.poll() is None:
-        return _running[0]
+    global _running
+    if _running is not None and _running.process.poll() is None:
+        return _running
     if may_be_configured():
         return None
     try:
-        server = TemporaryServer.launch()
+        _running = TemporaryServer.launch()
     except (OSError, ModuleNotFoundError):
         return None
-    _running[:] = [server]
-    return server
+    return _running
 
 
 def may_be_configured(cwd: Path | None = None) -> bool:

@@ -125,7 +125,7 @@ def test_nothing_is_launched_where_the_settings_may_name_a_server(monkeypatch, t
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
     launched = []
     monkeypatch.setattr(TemporaryServer, "launch", classmethod(lambda cls: launched.append(1)))
-    monkeypatch.setattr(temporary_server, "_running", [])
+    monkeypatch.setattr(temporary_server, "_running", None)
     assert temporary_server.launch_unless_configured() is None and launched == []
 
 
@@ -134,7 +134,7 @@ def test_a_launched_server_answers_is_reused_and_is_gone_once_stopped(monkeypatc
     for key in temporary_server.DECIDING + ("PREFECT_PROFILE", "PREFECT_PROFILES_PATH"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(temporary_server, "_running", [])
+    monkeypatch.setattr(temporary_server, "_running", None)
     server = temporary_server.launch_unless_configured()
     assert server is not None
     try:
