@@ -43,9 +43,9 @@ TABLE_PARTS = ("documents", "metrics", "rejected", "quarantine")
 #: The parts that hold rows of a document that was read.
 DOCUMENT_PARTS = ("documents", "metrics", "quarantine")
 #: Modules and data whose content decides the rows of a document.
-RULE_SOURCES = ("decode.py", "text.py", "numerals.py", "extract.py", "meaning.py", "places.py",
-                "documents.py", "pipeline.py", "staging.py", "corpus.py", "data/adcodes.csv",
-                "data/lexicon.txt")
+RULE_SOURCES = ("decode.py", "text.py", "numerals.py", "extract.py", "meaning.py", "segmenter.py",
+                "places.py", "documents.py", "pipeline.py", "staging.py", "corpus.py",
+                "data/adcodes.csv", "data/lexicon.txt")
 SCHEMA_SOURCES = ("catalog.toml", "catalog.py", "tables.py")
 #: Libraries whose version decides the rows too (segmentation, script conversion, numerals,
 #: decoding, place matching), and the Parquet writer whose kept parts are copied into releases.

@@ -11,7 +11,6 @@ else the document's default (a look back at the past year published early in the
 """
 from __future__ import annotations
 
-import logging
 import re
 from bisect import bisect_left
 from dataclasses import dataclass
@@ -19,14 +18,10 @@ from datetime import date
 from functools import lru_cache
 from importlib import resources
 
-import jieba
-import jieba.posseg
-
 from dangjian.extract import Mention
 from dangjian.places import NATIONWIDE, Place, document_cities, document_units, find_places
+from dangjian.segmenter import jieba
 from dangjian.text import CLAUSE_MARKS, clean_view, positions_of
-
-jieba.setLogLevel(logging.WARNING)
 
 PUNCT = r"[,，;；:：、。!?！？\n]"
 LEADING_NOISE = re.compile(

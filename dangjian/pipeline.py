@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pandera.pandas as pa
@@ -20,10 +20,12 @@ from dangjian import EXTRACTOR_VERSION
 from dangjian.cache import ExtractionCache
 from dangjian.corpus import RawDocument, Rejection, read_document
 from dangjian.documents import METADATA_FILE, describe, load_metadata
-from dangjian.extract import Mention, extract
 from dangjian.text import Cleaned, clean, clean_view
 from schemas.catalog import classify
 from schemas.tables import TABLES, columns, skip_dask_dataframe
+
+if TYPE_CHECKING:
+    from dangjian.extract import Mention
 
 
 @dataclass
@@ -60,8 +62,10 @@ def _to_original(mentions: list[Mention], cleaned: Cleaned, original: str) -> li
 
 def document_rows(doc: RawDocument, meta: dict[str, str] | None) -> tuple[dict[str, Any], list[Mention]]:
     """The documents row of one text and its annotated mentions, offsets into ``doc.text``."""
-    # Imported here: jieba loads its dictionaries on import (seconds), which a run whose
-    # documents all come from the cache never needs.
+    # Imported here: the rules compile their patterns and jieba loads its dictionaries on
+    # import (seconds), which the flow's own process and a run whose documents all come from
+    # the cache never need.
+    from dangjian.extract import extract
     from dangjian.meaning import DocumentContext, annotate
 
     cleaned = clean(doc.text)
