@@ -63,8 +63,8 @@ def _to_original(mentions: list[Mention], cleaned: Cleaned, original: str) -> li
 def document_rows(doc: RawDocument, meta: dict[str, str] | None) -> tuple[dict[str, Any], list[Mention]]:
     """The documents row of one text and its annotated mentions, offsets into ``doc.text``."""
     # Imported here: the rules compile their patterns and jieba loads its dictionaries on
-    # import (seconds), which the flow's own process and a run whose documents all come from
-    # the cache never need.
+    # import (seconds), which a flow's process whose batches run in workers, and a run whose
+    # documents all come from the cache, never need.
     from dangjian.extract import extract
     from dangjian.meaning import DocumentContext, annotate
 
