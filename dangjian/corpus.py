@@ -95,29 +95,33 @@ def scan_files(raw_dir: Path, files: list[str], index: Path | None = None) -> Sc
     the file system's clock tick could leave its times as they were. A link is hashed, and
     remembered, by its target.
     """
-    top = os.fspath(raw_dir)
+    # A night's run of a large archive is mostly this loop, so it builds no object per file
+    # that it can take from the index: an unchanged file keeps its entry (the same list).
+    prefix = os.path.join(os.fspath(raw_dir), "")  # prefix + name is os.path.join(top, name)
     known = _load_index(index) if index is not None else {}
     remembered: dict[str, list[Any]] = {}
     digests: dict[str, str | None] = {}
     plain: list[str] = []
     horizon = time.time_ns() - RACY_SECONDS * 1_000_000_000
     for name in files:
-        path = os.path.join(top, name)
+        path = name if name.startswith(os.sep) else prefix + name
         try:
             info = os.lstat(path)
             is_plain = stat.S_ISREG(info.st_mode) and info.st_size <= PLAIN_MAX_BYTES
             if stat.S_ISLNK(info.st_mode):
                 info = os.stat(path)
-            signature = [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
+            size, mtime, ctime = info.st_size, info.st_mtime_ns, info.st_ctime_ns
             entry = known.get(name)
-            if isinstance(entry, list) and len(entry) == 5 and entry[:4] == signature:
-                digests[name] = entry[4]
+            if (type(entry) is list and len(entry) == 5 and entry[0] == size
+                    and entry[1] == mtime and entry[2] == ctime and entry[3] == info.st_ino):
+                digest = digests[name] = entry[4]
             else:
-                digests[name] = sha256_file(path, info.st_size)
+                entry = None
+                digest = digests[name] = sha256_file(path, size)
             if is_plain:
                 plain.append(name)
-            if max(info.st_mtime_ns, info.st_ctime_ns) < horizon:
-                remembered[name] = [*signature, digests[name]]
+            if mtime < horizon and ctime < horizon:
+                remembered[name] = entry or [size, mtime, ctime, info.st_ino, digest]
         except OSError:
             digests[name] = None
     if index is not None and remembered != known:
@@ -138,21 +142,44 @@ def sha256_file(path: str, size: int) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+#: The index as this process last read or wrote it, by the file's device, inode, size and
+#: modification time: a process that runs night after night (``serve --warm``) parses it once.
+#: Any version of the index is safe to use, since each entry is a fact (these size, inode and
+#: times had this digest) that a file is checked against before it is trusted.
+_last_index: tuple[tuple[int, int, int, int], dict[str, list[Any]]] | None = None
+
+
+def _index_stamp(index: Path) -> tuple[int, int, int, int]:
+    info = os.stat(index)
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
+
+
 def _load_index(index: Path) -> dict[str, list[Any]]:
+    """The index's entries (not to be changed: they may be the ones kept for the next run)."""
+    global _last_index
     try:
+        stamp = _index_stamp(index)
+        if _last_index is not None and _last_index[0] == stamp:
+            return _last_index[1]
         data = json.loads(Path(index).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        return {}
+    _last_index = (stamp, data)
+    return data
 
 
 def _save_index(index: Path, entries: dict[str, list[Any]]) -> None:
+    global _last_index
     index = Path(index)
     try:
         index.parent.mkdir(parents=True, exist_ok=True)
         tmp = index.with_name(f".{index.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(entries, separators=(",", ":")), encoding="utf-8")
+        stamp = _index_stamp(tmp)
         os.replace(tmp, index)
+        _last_index = (stamp, entries)
     except OSError:
         pass  # only an optimisation: the next run hashes every file again
 

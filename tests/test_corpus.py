@@ -155,3 +155,46 @@ def test_a_broken_digest_index_only_costs_a_full_hash(tmp_path):
     assert file_digests(raw, ["a.txt"], index) == {"a.txt": sha256_bytes((raw / "a.txt").read_bytes())}
     index.write_text('{"a.txt": [1, 2]}', encoding="utf-8")
     assert file_digests(raw, ["a.txt"], index) == {"a.txt": sha256_bytes((raw / "a.txt").read_bytes())}
+
+
+def test_the_digest_index_is_parsed_once_per_process_while_its_file_is_unchanged(tmp_path,
+                                                                                monkeypatch):
+    import dangjian.corpus as corpus
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name in ("a.txt", "b.txt"):
+        (raw / name).write_text(f"{name} 党员100名", encoding="utf-8")
+    later = corpus.time.time_ns() + 10 * 10 ** 9
+    monkeypatch.setattr(corpus.time, "time_ns", lambda: later)  # as in a run a while after
+    index = tmp_path / "cache" / "digests.json"
+    files = ["a.txt", "b.txt"]
+    first = corpus.file_digests(raw, files, index)  # hashes both and writes the index
+    assert index.is_file()
+    parsed = []
+    real = corpus.json.loads
+    monkeypatch.setattr(corpus.json, "loads", lambda text: parsed.append(1) or real(text))
+    hashed = []
+    real_hash = corpus.sha256_file
+    monkeypatch.setattr(corpus, "sha256_file",
+                        lambda path, size: hashed.append(path) or real_hash(path, size))
+    assert corpus.file_digests(raw, files, index) == first
+    assert parsed == [] and hashed == []  # the index this process wrote, kept in memory
+
+    # Another process rewrites the index (here with an entry that no longer fits b.txt's stat):
+    # the file is read again, and b.txt, no longer vouched for, hashed again.
+    entries = real(index.read_text(encoding="utf-8"))
+    entries["b.txt"][0] += 1
+    index.write_text(corpus.json.dumps(entries), encoding="utf-8")
+    assert corpus.file_digests(raw, files, index) == first
+    assert parsed == [1] and hashed == [os.path.join(raw, "b.txt")]
+
+
+def test_a_name_that_is_an_absolute_path_is_read_there(tmp_path):
+    from dangjian.corpus import file_digests
+
+    (tmp_path / "a.txt").write_text("党员1名", encoding="utf-8")
+    elsewhere = tmp_path / "raw"
+    elsewhere.mkdir()
+    absolute = str(tmp_path / "a.txt")
+    assert file_digests(elsewhere, [absolute]) == {absolute: sha256_bytes((tmp_path / "a.txt").read_bytes())}
