@@ -22,6 +22,7 @@ from dangjian.documents import METADATA_FILE
 MAX_BYTES = 100 * 1024 * 1024
 #: How long after its last change a file's hash is trusted to its size, inode and times.
 RACY_SECONDS = 2
+_POSIX = os.name == "posix"
 
 
 @dataclass(frozen=True)
@@ -95,16 +96,19 @@ def scan_files(raw_dir: Path, files: list[str], index: Path | None = None) -> Sc
     the file system's clock tick could leave its times as they were. A link is hashed, and
     remembered, by its target.
     """
-    # A night's run of a large archive is mostly this loop, so it builds no object per file
-    # that it can take from the index: an unchanged file keeps its entry (the same list).
-    prefix = os.path.join(os.fspath(raw_dir), "")  # prefix + name is os.path.join(top, name)
+    # A night's run of a large archive is mostly this loop, so it builds no list for a file the
+    # index vouches for: the file keeps its entry (the same list).
+    top = os.fspath(raw_dir)
+    # On POSIX, prefix + name is os.path.join(top, name) for a relative name, and cheaper.
+    prefix = os.path.join(top, "")
     known = _load_index(index) if index is not None else {}
     remembered: dict[str, list[Any]] = {}
     digests: dict[str, str | None] = {}
     plain: list[str] = []
     horizon = time.time_ns() - RACY_SECONDS * 1_000_000_000
     for name in files:
-        path = name if name.startswith(os.sep) else prefix + name
+        path = (prefix + name if not name.startswith("/") else name) if _POSIX \
+            else os.path.join(top, name)
         try:
             info = os.lstat(path)
             is_plain = stat.S_ISREG(info.st_mode) and info.st_size <= PLAIN_MAX_BYTES
@@ -113,7 +117,8 @@ def scan_files(raw_dir: Path, files: list[str], index: Path | None = None) -> Sc
             size, mtime, ctime = info.st_size, info.st_mtime_ns, info.st_ctime_ns
             entry = known.get(name)
             if (type(entry) is list and len(entry) == 5 and entry[0] == size
-                    and entry[1] == mtime and entry[2] == ctime and entry[3] == info.st_ino):
+                    and entry[1] == mtime and entry[2] == ctime and entry[3] == info.st_ino
+                    and type(entry[4]) is str):
                 digest = digests[name] = entry[4]
             else:
                 entry = None
@@ -143,9 +148,10 @@ def sha256_file(path: str, size: int) -> str:
 
 
 #: The index as this process last read or wrote it, by the file's device, inode, size and
-#: modification time: a process that runs night after night (``serve --warm``) parses it once.
-#: Any version of the index is safe to use, since each entry is a fact (these size, inode and
-#: times had this digest) that a file is checked against before it is trusted.
+#: modification time: a process that runs night after night (``serve --warm``) parses it again
+#: only when another process has rewritten it (or it scans another index meanwhile). Any version
+#: of the index is safe to use, since each entry is a fact (these size, inode and times had this
+#: digest) that a file is checked against before it is trusted.
 _last_index: tuple[tuple[int, int, int, int], dict[str, list[Any]]] | None = None
 
 
@@ -159,8 +165,9 @@ def _load_index(index: Path) -> dict[str, list[Any]]:
     global _last_index
     try:
         stamp = _index_stamp(index)
-        if _last_index is not None and _last_index[0] == stamp:
-            return _last_index[1]
+        last = _last_index
+        if last is not None and last[0] == stamp:
+            return last[1]
         data = json.loads(Path(index).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
@@ -171,6 +178,7 @@ def _load_index(index: Path) -> dict[str, list[Any]]:
 
 
 def _save_index(index: Path, entries: dict[str, list[Any]]) -> None:
+    """Write ``entries`` (kept as they are for the next scan: not to be changed after)."""
     global _last_index
     index = Path(index)
     try:

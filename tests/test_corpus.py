@@ -1,4 +1,7 @@
+import json
 import os
+
+import pytest
 
 from dangjian.corpus import Rejection, RawDocument, corpus_hash, list_raw, read_document, sha256_bytes
 
@@ -161,6 +164,7 @@ def test_the_digest_index_is_parsed_once_per_process_while_its_file_is_unchanged
                                                                                 monkeypatch):
     import dangjian.corpus as corpus
 
+    monkeypatch.setattr(corpus, "_last_index", None)
     raw = tmp_path / "raw"
     raw.mkdir()
     for name in ("a.txt", "b.txt"):
@@ -183,13 +187,19 @@ def test_the_digest_index_is_parsed_once_per_process_while_its_file_is_unchanged
 
     # Another process rewrites the index (here with an entry that no longer fits b.txt's stat):
     # the file is read again, and b.txt, no longer vouched for, hashed again.
+    before = corpus._index_stamp(index)
     entries = real(index.read_text(encoding="utf-8"))
     entries["b.txt"][0] += 1
-    index.write_text(corpus.json.dumps(entries), encoding="utf-8")
+    index.write_text(corpus.json.dumps(entries) + " " * 64, encoding="utf-8")  # another size
+    assert corpus._index_stamp(index) != before
     assert corpus.file_digests(raw, files, index) == first
     assert parsed == [1] and hashed == [os.path.join(raw, "b.txt")]
+    # and b.txt's entry was put right: the next scan hashes nothing
+    assert corpus.file_digests(raw, files, index) == first
+    assert hashed == [os.path.join(raw, "b.txt")]
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX absolute paths")
 def test_a_name_that_is_an_absolute_path_is_read_there(tmp_path):
     from dangjian.corpus import file_digests
 
@@ -198,3 +208,16 @@ def test_a_name_that_is_an_absolute_path_is_read_there(tmp_path):
     elsewhere.mkdir()
     absolute = str(tmp_path / "a.txt")
     assert file_digests(elsewhere, [absolute]) == {absolute: sha256_bytes((tmp_path / "a.txt").read_bytes())}
+
+
+def test_an_index_entry_whose_digest_is_not_text_is_not_trusted(tmp_path):
+    from dangjian.corpus import file_digests
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.txt").write_text("党员100名", encoding="utf-8")
+    info = os.stat(raw / "a.txt")
+    index = tmp_path / "digests.json"
+    index.write_text(json.dumps({"a.txt": [info.st_size, info.st_mtime_ns, info.st_ctime_ns,
+                                           info.st_ino, None]}), encoding="utf-8")
+    assert file_digests(raw, ["a.txt"], index) == {"a.txt": sha256_bytes((raw / "a.txt").read_bytes())}
