@@ -27,14 +27,27 @@ def batches(files: list[str], size: int) -> list[list[str]]:
     most = MAX_FACTOR * size
     out: list[list[str]] = []
     current: list[str] = []
+    known = _ends.setdefault(size, {})
+    if len(known) > MAX_KEPT_NAMES:
+        known.clear()
     for name in files:
         current.append(name)
-        if len(current) >= most or ends_batch(name, size):
+        ends = known.get(name)
+        if ends is None:
+            ends = known[name] = ends_batch(name, size)
+        if len(current) >= most or ends:
             out.append(current)
             current = []
     if current:
         out.append(current)
     return out
+
+
+#: :func:`ends_batch` of the names seen, by batch size: a process that runs night after night
+#: (``serve --warm``) cuts the same archive again, and hashing every name was a tenth of the
+#: night's scan. Cleared when it holds more names than this.
+_ends: dict[int, dict[str, bool]] = {}
+MAX_KEPT_NAMES = 1 << 20
 
 
 def ends_batch(name: str, size: int) -> bool:

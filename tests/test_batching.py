@@ -59,3 +59,17 @@ def test_size_one_is_one_file_per_batch_and_size_zero_is_refused():
     assert batches(list("abc"), 1) == [["a"], ["b"], ["c"]]
     with pytest.raises(ValueError):
         batches(["a"], 0)
+
+
+def test_a_name_is_hashed_once_per_process(monkeypatch):
+    from dangjian import batching
+
+    names = [f"night-{i:05d}.txt" for i in range(3000)]
+    first = batches(names, 100)
+    hashed = []
+    real = batching.hashlib.blake2b
+    monkeypatch.setattr(batching.hashlib, "blake2b",
+                        lambda data, **kw: hashed.append(data) or real(data, **kw))
+    assert batches(names, 100) == first and hashed == []
+    assert batches([*names, "night-new.txt"], 100)[-1][-1] == "night-new.txt"
+    assert hashed == ["night-new.txt".encode("utf-8")]
