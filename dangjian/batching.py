@@ -17,6 +17,12 @@ import hashlib
 #: a batch's memory; only a change within such a run moves the cuts after it, up to the run's end.
 MAX_FACTOR = 2
 
+#: :func:`ends_batch` of the names seen, by batch size: a process that runs night after night
+#: (``serve --warm``) cuts the same archive again, and hashing every name was a tenth of the
+#: night's scan. Cleared when it holds more names than this.
+_ends: dict[int, dict[str, bool]] = {}
+MAX_KEPT_NAMES = 1 << 20
+
 
 def batches(files: list[str], size: int) -> list[list[str]]:
     """``files`` (sorted) in consecutive batches of about ``size`` files on average, at most
@@ -41,13 +47,6 @@ def batches(files: list[str], size: int) -> list[list[str]]:
     if current:
         out.append(current)
     return out
-
-
-#: :func:`ends_batch` of the names seen, by batch size: a process that runs night after night
-#: (``serve --warm``) cuts the same archive again, and hashing every name was a tenth of the
-#: night's scan. Cleared when it holds more names than this.
-_ends: dict[int, dict[str, bool]] = {}
-MAX_KEPT_NAMES = 1 << 20
 
 
 def ends_batch(name: str, size: int) -> bool:

@@ -107,8 +107,7 @@ def scan_files(raw_dir: Path, files: list[str], index: Path | None = None) -> Sc
     plain: list[str] = []
     horizon = time.time_ns() - RACY_SECONDS * 1_000_000_000
     for name in files:
-        path = (prefix + name if not name.startswith("/") else name) if _POSIX \
-            else os.path.join(top, name)
+        path = prefix + name if _POSIX and not name.startswith("/") else os.path.join(top, name)
         try:
             info = os.lstat(path)
             is_plain = stat.S_ISREG(info.st_mode) and info.st_size <= PLAIN_MAX_BYTES
