@@ -25,11 +25,13 @@ RUNNERS = ("auto", "process", "thread", "dask")
 #: From this many files on, ``auto`` starts worker processes.
 PROCESS_THRESHOLD = 400
 #: Documents per batch task, on average (see dangjian.batching). Each batch costs a Prefect
-#: task run and a validation and Parquet parts of its own: at 10,000 documents on two cores,
-#: batches of 200 took 41-45 s end to end and batches of 400 to 1,000 took 34-38 s. A fixed
-#: size, not one derived from the corpus: a growing archive must keep its batch boundaries, or
-#: no batch is reused.
-DEFAULT_BATCH_SIZE = 500
+#: task run (its states are events the server records: about a tenth of a second of the server's
+#: CPU each, on the same cores) and a validation and Parquet parts of its own. At 10,000
+#: documents on two cores, against one local Prefect server, in alternating runs: batches of 500
+#: took 34.1-34.4 s end to end, of 1,000 30.7-32.0 s and of 2,000 32.1-32.3 s (the last batches
+#: leave a core idle longer). A fixed size, not one derived from the corpus: a growing archive
+#: must keep its batch boundaries, or no batch is reused.
+DEFAULT_BATCH_SIZE = 1000
 
 
 @dataclass
