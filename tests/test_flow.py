@@ -145,3 +145,18 @@ def test_a_run_with_nothing_changed_extracts_no_batch(prefect_harness, raw_copy,
     assert again.cached == again.documents + again.rejected
     with pytest.raises(AssertionError, match="nothing changed"):  # the cache off: a full run
         release_flow(raw_dir=str(raw_copy), output_dir=str(out), cache=False)
+
+
+def test_batch_parameters_are_quoted_where_tasks_run_in_threads_only(prefect_harness):
+    from prefect import flow
+    from prefect.utilities.annotations import quote
+
+    from flows.release import _unvisited
+
+    @flow
+    def probe() -> str:
+        wrap = _unvisited()
+        return type(wrap(["a.txt"])).__name__
+
+    assert probe() == quote.__name__  # the default task runner: threads
+    assert _unvisited()(["a.txt"]) == ["a.txt"]  # no Prefect run to walk it: left as it is
