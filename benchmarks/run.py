@@ -195,7 +195,8 @@ if __name__ == "__main__":
     from dangjian.corpus import list_raw
     from dangjian.workers import prestart
     from flows.release import release_flow, workers_kept
-    from flows.runners import freeze_heap, plan, without_heartbeat
+    from flows.runners import freeze_heap, plan
+    from flows.warm import warm_session
     from schemas.tables import skip_dask_dataframe
 
     skip_dask_dataframe()
@@ -207,7 +208,7 @@ if __name__ == "__main__":
         prestart()
     flow = release_flow.with_options(task_runner=run_plan.task_runner)
     times = []
-    with workers_kept(), without_heartbeat():  # as serve --warm runs them
+    with workers_kept(), warm_session():  # as serve --warm runs them
         for i in range(runs + 1):  # the first warms the process up and is not counted
             changed = raw / files[(i + 1) * len(files) // (runs + 2)]
             changed.write_text(changed.read_text(encoding="utf-8")

@@ -1,5 +1,6 @@
 """The warm serve loop without a server: what it runs, and that a server away for a moment or
 a failing run does not end the schedule (the end-to-end run is in test_serve.py)."""
+from contextlib import nullcontext
 from types import SimpleNamespace
 
 import flows.warm as warm
@@ -41,7 +42,7 @@ def test_scheduled_runs_are_claimed_and_run_here_in_order_through_outages(monkey
                       [third]])
     taken = {"b"}  # another process claimed run b first
     ran = []
-    monkeypatch.setattr(warm, "get_client", lambda sync_client: client)
+    monkeypatch.setattr(warm, "warm_session", lambda: nullcontext(client))
     monkeypatch.setattr(warm, "propose_state_sync", lambda c, state, flow_run_id: SimpleNamespace(
         is_pending=lambda: flow_run_id not in taken))
 
@@ -54,3 +55,28 @@ def test_scheduled_runs_are_claimed_and_run_here_in_order_through_outages(monkey
     monkeypatch.setattr(warm.time, "sleep", lambda seconds: None)
     assert warm.serve_warm(_Flow(), name="nightly", interval=5, max_runs=2) == 2
     assert ran == [{"n": 1}, {"n": 3}]
+
+
+def test_runs_in_a_warm_session_share_its_api_client(prefect_harness, monkeypatch):
+    from prefect import flow
+    from prefect.client.orchestration import SyncPrefectClient
+
+    made = []
+    init = SyncPrefectClient.__init__
+
+    def counted(self, *args, **kwargs):
+        made.append(self)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(SyncPrefectClient, "__init__", counted)
+
+    @flow
+    def nightly() -> int:
+        return 1
+
+    nightly()
+    assert made  # on its own, a run makes a client
+    made.clear()
+    with warm.warm_session() as client:
+        assert nightly() == 1 and nightly() == 1
+    assert made == [client]
