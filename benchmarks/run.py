@@ -47,6 +47,8 @@ from pathlib import Path
 
 import psutil
 
+from flows.runners import DEFAULT_BATCH_SIZE
+
 ROOT = Path(__file__).resolve().parent.parent
 #: Seconds left between runs. Scheduled runs are hours apart; back to back, a run would start
 #: while Prefect's SQLite server still records the last one's events, and its first write can
@@ -277,7 +279,8 @@ def bench(n: int, sentences_per_doc: int, workdir: Path, env: dict[str, str],
         "rerun_share_of_full": round(rerun / full, 4),
         "rerun_one_changed_warm_s": round(warm[len(warm) // 2], 2),
         "rerun_warm_share_of_full": round(warm[len(warm) // 2] / full, 4),
-        "repeats": repeats, "load_average_before": round(load, 2),
+        "batch_size": DEFAULT_BATCH_SIZE, "repeats": repeats,
+        "load_average_before": round(load, 2),
         "date": time.strftime("%Y-%m-%d"),
     }
     shutil.rmtree(raw)

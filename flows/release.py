@@ -240,8 +240,9 @@ def _summary(published: PublishResult, output_dir: str, cached: int) -> ReleaseS
 def _unvisited() -> Callable[[Any], Any]:
     """What keeps Prefect from walking a batch's names and digests in search of futures to
     wait on (a tenth of a second of this process per 1,000 files, taken from the workers):
-    ``quote`` where tasks run in threads. On the Dask runner the task was handed the quote
-    itself instead of its value, and the runner walks the parameters to send them anyway."""
+    ``quote`` where tasks run in threads (the thread and process runners). A quote pickled for
+    another process comes back wrapping a 1-tuple, so Dask gets the values themselves (and its
+    runner walks the parameters to send them anyway)."""
     runner = getattr(FlowRunContext.get(), "task_runner", None)
     return quote if isinstance(runner, ThreadPoolTaskRunner) else (lambda value: value)
 
@@ -264,13 +265,13 @@ def _run_batches(raw_dir: str, chunks: list[list[str]], workdir: str, cache_dir:
             done += reused.files
             _report(done, total)
     futures = []
-    plain = _unvisited()
+    unwalked = _unvisited()
     # Largest first: batches vary in size, and the run ends when its last batch does, so the
     # small ones are kept to even out the workers at the end.
     for i in sorted(todo, key=lambda i: -len(chunks[i])):
         known = {name: scan.digests.get(name) for name in chunks[i]} if cache_dir else None
-        futures.append(extract_batch.submit(raw_dir, plain(chunks[i]), i, workdir, cache_dir,
-                                            False, plain(known)))
+        futures.append(extract_batch.submit(raw_dir, unwalked(chunks[i]), i, workdir, cache_dir,
+                                            False, unwalked(known)))
     for future in as_completed(futures) if futures else ():
         result = future.result()
         counts.append(result)

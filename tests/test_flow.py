@@ -147,16 +147,32 @@ def test_a_run_with_nothing_changed_extracts_no_batch(prefect_harness, raw_copy,
         release_flow(raw_dir=str(raw_copy), output_dir=str(out), cache=False)
 
 
-def test_batch_parameters_are_quoted_where_tasks_run_in_threads_only(prefect_harness):
-    from prefect import flow
+def test_batch_parameters_are_quoted_where_tasks_run_in_threads_only(prefect_harness, raw_copy,
+                                                                      tmp_path, monkeypatch):
     from prefect.utilities.annotations import quote
 
+    import flows.release as release_module
     from flows.release import _unvisited
 
-    @flow
-    def probe() -> str:
-        wrap = _unvisited()
-        return type(wrap(["a.txt"])).__name__
+    sent, received = [], []
+    submit = release_module.extract_batch.submit
+    stage = release_module.stage_files
 
-    assert probe() == quote.__name__  # the default task runner: threads
+    def spying_submit(*args, **kwargs):
+        sent.append((args[1], args[6]))
+        return submit(*args, **kwargs)
+
+    def spying_stage(raw_dir, files, index, workdir, cache_dir, digests=None):
+        received.append((files, digests))
+        return stage(raw_dir, files, index, workdir, cache_dir, digests)
+
+    monkeypatch.setattr(release_module.extract_batch, "submit", spying_submit)
+    monkeypatch.setattr(release_module, "stage_files", spying_stage)
+    release_flow(raw_dir=str(raw_copy), output_dir=str(tmp_path / "out"), batch_size=2)
+    assert sent and all(isinstance(files, quote) and isinstance(digests, quote)
+                        for files, digests in sent)
+    # the task gets the values themselves
+    assert sorted(map(tuple, (files for files, _ in received))) == sorted(
+        tuple(files.unquote()) for files, _ in sent)
+    assert all(isinstance(files, list) and isinstance(digests, dict) for files, digests in received)
     assert _unvisited()(["a.txt"]) == ["a.txt"]  # no Prefect run to walk it: left as it is
