@@ -47,6 +47,7 @@ from pathlib import Path
 
 import psutil
 
+import dangjian
 from flows.runners import DEFAULT_BATCH_SIZE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -327,7 +328,8 @@ def main() -> None:
         server, env["PREFECT_API_URL"] = prefect_server(env)
     machine = {"platform": platform.platform(), "python": platform.python_version(),
                "cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2 ** 30, 1),
-               "prefect": "temporary server per run" if args.ephemeral else "one local server"}
+               "prefect": "temporary server per run" if args.ephemeral else "one local server",
+               "rules": dangjian.RULES_RUN}  # compiled by mypyc, or run from source
     results = []
     try:
         with tempfile.TemporaryDirectory(prefix="dangjian-bench-") as tmp:

@@ -5,6 +5,8 @@ and publishing. The flows in ``flows/`` only orchestrate it.
 """
 from importlib.metadata import PackageNotFoundError, version
 
+from dangjian import native
+
 try:
     __version__ = version("dangjian-metrics")
 except PackageNotFoundError:  # running from a source tree that was not installed
@@ -12,3 +14,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 #: Version of the extraction rules; bump it whenever a rule changes what rows come out.
 EXTRACTOR_VERSION = "1.1.0"
+
+#: How the rule modules run: ``compiled``, ``source``, ``forced`` or ``stale`` (see
+#: :mod:`dangjian.native`); decided here, before any of them is imported.
+RULES_RUN = native.choose()

@@ -340,11 +340,13 @@ def assign_subjects(view: str, mentions: list[Mention]) -> None:
                 subject = shared or subject_after_modifier(view, mention.end)
             if not subject and clause < 0:
                 clause = _clause_in(breaks, mention.start, mention.sentence.start)
-            same = previous is not None and previous.sentence == mention.sentence
+            # the mention before, when it is in the same sentence
+            same = (previous if previous is not None and previous.sentence == mention.sentence
+                    else None)
             if not subject and same and COMPARISON.match(view, clause):
-                subject = previous.subject or ""  # 平均年龄45.6岁，比选前下降5岁
-            elif subject in GENERIC_MEASURES and same and previous.subject:
-                subject = previous.subject + subject  # 大学生2680余名，人数比上届增长
+                subject = same.subject or ""  # 平均年龄45.6岁，比选前下降5岁
+            elif subject in GENERIC_MEASURES and same and same.subject:
+                subject = same.subject + subject  # 大学生2680余名，人数比上届增长
             elif not subject and mention.unit in ("人", "名"):
                 subject = _doers(view, mention.end)  # 1981人在“火线”提交入党申请
             elif not subject and mention.unit == "次":
@@ -427,6 +429,7 @@ def assign_geography(view: str, mentions: list[Mention], home: str | None) -> No
             places.sort(key=lambda place: place.start)
         in_clause = [p for p in places if p.start >= clause]
         # each test is made only when the ones before it fail: most numbers are settled early
+        geography: str | None
         if in_clause:
             geography = in_clause[-1].name
         elif home and SCOPED.search(view, clause, mention.start):

@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from dangjian import EXTRACTOR_VERSION, __version__
+from dangjian import EXTRACTOR_VERSION, RULES_RUN, __version__
 from dangjian import database
 from dangjian.cache import rules_fingerprint
 from dangjian.datacard import write_datacard
@@ -228,7 +228,8 @@ def _finish(output: Path, staging: Path, files: dict[str, dict[str, Any]], paren
         "input_corpus_hash": corpus_hash,
         "schema_fingerprint": fingerprint,
         "files": files,
-        "run": {"host": platform.node(), "python": platform.python_version(), **(run or {})},
+        "run": {"host": platform.node(), "python": platform.python_version(),
+                "rules": RULES_RUN, **(run or {})},
     }
     extension.finish_later(manifest)  # the DuckDB copy finishes beside the card and report
     write_datacard(staging, manifest)

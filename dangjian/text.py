@@ -25,8 +25,8 @@ _SPACES = dict.fromkeys(map(ord, "\u00a0\u2002\u2003\u2009\u3000\u202f"), " ")
 _TABLE = {**_FULLWIDTH, **_SPACES}
 # The same mapping applied by a regular expression: most characters of a Chinese text are not in
 # the table, and ``str.translate`` looks each of them up (ten times slower).
-_TO_ASCII = {chr(code): chr(value) if isinstance(value, int) else value
-             for code, value in _TABLE.items()}
+_TO_ASCII: dict[str, str] = {chr(code): chr(value) if isinstance(value, int) else str(value)
+                             for code, value in _TABLE.items()}
 _TRANSLATED = re.compile("[" + "".join(re.escape(c) for c in sorted(_TO_ASCII)) + "]")
 _REMOVED = re.compile(
     r"<(?:script|style)\b[^>]*>.*?</(?:script|style)\s*>"  # markup with no text for a reader
@@ -133,7 +133,7 @@ CLAUSE_MARKS = ",，;；:：、。!?！？\n"
 
 @lru_cache(maxsize=4)
 def _lookup(marks: str) -> np.ndarray:
-    table = np.zeros(0x110000, dtype=bool)
+    table: np.ndarray = np.zeros(0x110000, dtype=bool)
     table[[ord(c) for c in marks]] = True
     return table
 

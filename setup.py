@@ -1,0 +1,64 @@
+"""Build: the rule modules are compiled with mypyc (about a third faster), else left as Python.
+
+Everything else is declared in ``pyproject.toml``. Compiling is attempted only when extensions
+are built (not for metadata), and never fails an install: without a C compiler, or with
+``DANGJIAN_PURE_PYTHON=1`` set, the package installs as plain Python and runs the same rules
+from source (see ``dangjian/native.py``).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+HERE = Path(__file__).parent
+
+
+def _native():  # noqa: ANN202 - the module object of dangjian/native.py, loaded alone
+    spec = importlib.util.spec_from_file_location("_dangjian_native_build",
+                                                  HERE / "dangjian" / "native.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and typing look modules up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def _rule_extensions() -> list[Extension]:
+    native = _native()
+    if os.environ.get(native.PURE_ENV, "") not in ("", "0"):
+        return []
+    try:
+        from mypyc.build import mypycify
+    except ImportError as error:
+        print(f"warning: mypyc unavailable ({error}); the rules install as Python", file=sys.stderr)
+        return []
+    digest = HERE / "dangjian" / f"{native.DIGEST_MODULE}.py"
+    digest.write_text('"""Written by setup.py: the digest of the rule sources compiled with it."""\n'
+                      f'SOURCES = "{native.sources_digest(HERE / "dangjian")}"\n', encoding="utf-8")
+    paths = [f"dangjian/{name}.py" for name in (*native.MODULES, native.DIGEST_MODULE)]
+    try:
+        extensions = mypycify(paths, opt_level="3", group_name=native.GROUP)
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - mypy exits on a type error
+        print(f"warning: mypyc failed ({error}); the rules install as Python", file=sys.stderr)
+        return []
+    for extension in extensions:
+        extension.optional = True  # a failed C compile is a warning, not a failed install
+    return extensions
+
+
+class BuildRules(build_ext):
+    """build_ext that generates the rules' C code only when extensions are built."""
+
+    def finalize_options(self) -> None:
+        self.distribution.ext_modules = _rule_extensions()
+        super().finalize_options()
+
+
+# A placeholder, so that setuptools builds extensions (and the wheel is tagged for this Python);
+# BuildRules replaces it with the compiled rules.
+setup(ext_modules=[Extension("dangjian._placeholder", sources=[])],
+      cmdclass={"build_ext": BuildRules})
