@@ -12,7 +12,7 @@ varied: every document is new text with the same kinds of metrics, in about the 
 - re-run: ``dangjian release`` again with nothing changed, then after one document changed
   (cache warm, as a nightly run), each a fresh process as a cron job or Prefect's runner starts
   it; and after one document changed in one warm process, as ``dangjian serve --warm`` runs a
-  schedule (median of three, after one that warms the process up).
+  schedule (median of five, after one that warms the process up).
 
 Wall times depend on what else the machine runs: each result also gives the CPU seconds of the
 release's process tree and the load average before it started.
@@ -227,7 +227,7 @@ if __name__ == "__main__":
 """
 
 
-def warm_reruns(raw: Path, output: Path, env: dict[str, str], runs: int = 3) -> list[float]:
+def warm_reruns(raw: Path, output: Path, env: dict[str, str], runs: int = 5) -> list[float]:
     """Seconds of each re-run after one changed document in one warm process, as
     ``dangjian serve --warm`` runs a schedule (the first re-run warms up and is not counted)."""
     proc = subprocess.run([sys.executable, "-c", _WARM_RERUNS, str(raw), str(output), str(runs),
@@ -279,6 +279,7 @@ def bench(n: int, sentences_per_doc: int, workdir: Path, env: dict[str, str],
         "rerun_peak_rss_mb": round(rerun_peak / 2 ** 20, 1),
         "rerun_share_of_full": round(rerun / full, 4),
         "rerun_one_changed_warm_s": round(warm[len(warm) // 2], 2),
+        "rerun_warm_runs_s": [round(run, 2) for run in warm],
         "rerun_warm_share_of_full": round(warm[len(warm) // 2] / full, 4),
         "batch_size": DEFAULT_BATCH_SIZE, "repeats": repeats,
         "load_average_before": round(load, 2),
