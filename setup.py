@@ -18,17 +18,18 @@ from setuptools.command.build_ext import build_ext
 HERE = Path(__file__).parent
 
 
-def _native():  # noqa: ANN202 - the module object of dangjian/native.py, loaded alone
+def _native(root: Path = HERE):  # noqa: ANN202 - dangjian/native.py as a module, loaded alone
     spec = importlib.util.spec_from_file_location("_dangjian_native_build",
-                                                  HERE / "dangjian" / "native.py")
+                                                  root / "dangjian" / "native.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses and typing look modules up by name
     spec.loader.exec_module(module)
     return module
 
 
-def _rule_extensions() -> list[Extension]:
-    native = _native()
+def _rule_extensions(root: Path = HERE) -> list[Extension]:
+    """The compiled rules' extensions, or none (with a warning) when they cannot be built."""
+    native = _native(root)
     if os.environ.get(native.PURE_ENV, "") not in ("", "0"):
         return []
     try:
@@ -36,9 +37,9 @@ def _rule_extensions() -> list[Extension]:
     except ImportError as error:
         print(f"warning: mypyc unavailable ({error}); the rules install as Python", file=sys.stderr)
         return []
-    digest = HERE / "dangjian" / f"{native.DIGEST_MODULE}.py"
+    digest = root / "dangjian" / f"{native.DIGEST_MODULE}.py"
     digest.write_text('"""Written by setup.py: the digest of the rule sources compiled with it."""\n'
-                      f'SOURCES = "{native.sources_digest(HERE / "dangjian")}"\n', encoding="utf-8")
+                      f'SOURCES = "{native.sources_digest(root / "dangjian")}"\n', encoding="utf-8")
     paths = [f"dangjian/{name}.py" for name in (*native.MODULES, native.DIGEST_MODULE)]
     try:
         extensions = mypycify(paths, opt_level="3", group_name=native.GROUP)
@@ -58,7 +59,8 @@ class BuildRules(build_ext):
         super().finalize_options()
 
 
-# A placeholder, so that setuptools builds extensions (and the wheel is tagged for this Python);
-# BuildRules replaces it with the compiled rules.
-setup(ext_modules=[Extension("dangjian._placeholder", sources=[])],
-      cmdclass={"build_ext": BuildRules})
+if __name__ == "__main__":  # as setuptools runs it (tests import the functions above)
+    # A placeholder, so that setuptools builds extensions (and the wheel is tagged for this
+    # Python); BuildRules replaces it with the compiled rules.
+    setup(ext_modules=[Extension("dangjian._placeholder", sources=[])],
+          cmdclass={"build_ext": BuildRules})

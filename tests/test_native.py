@@ -157,3 +157,63 @@ def test_an_edited_source_runs_from_source_with_a_warning(tmp_path):
     assert run == "stale"
     assert path == str(site / "dangjian" / "extract.py")
     assert "install again" in out.stderr
+
+
+def _setup_module():
+    spec = importlib.util.spec_from_file_location("_dangjian_setup", ROOT / "setup.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # not as __main__: defines the build, builds nothing
+    return module
+
+
+def _source_tree(tmp_path: Path) -> Path:
+    (tmp_path / "dangjian").mkdir()
+    for name in (*native.MODULES, "native"):
+        shutil.copy(PACKAGE / f"{name}.py", tmp_path / "dangjian" / f"{name}.py")
+    return tmp_path
+
+
+def test_the_build_compiles_every_rule_module_and_their_digest(tmp_path, monkeypatch):
+    from setuptools import Extension
+
+    root = _source_tree(tmp_path)
+    asked = {}
+
+    def mypycify(paths, **options):
+        asked.update(paths=paths, **options)
+        return [Extension(path[:-3].replace("/", "."), sources=[]) for path in paths]
+
+    monkeypatch.setitem(sys.modules, "mypyc.build", type(sys)("mypyc.build"))
+    sys.modules["mypyc.build"].mypycify = mypycify
+    monkeypatch.delenv(native.PURE_ENV, raising=False)
+    extensions = _setup_module()._rule_extensions(root)
+    assert asked["paths"] == [f"dangjian/{name}.py"
+                              for name in (*native.MODULES, native.DIGEST_MODULE)]
+    assert asked["group_name"] == native.GROUP
+    assert extensions and all(extension.optional for extension in extensions)
+    written = (root / "dangjian" / f"{native.DIGEST_MODULE}.py").read_text(encoding="utf-8")
+    assert f'SOURCES = "{native.sources_digest(root / "dangjian")}"' in written
+
+
+@pytest.mark.parametrize("failure", ["no mypyc", "type error", "crash", "pure"])
+def test_a_build_that_cannot_compile_installs_the_python_rules(tmp_path, monkeypatch, capsys,
+                                                               failure):
+    root = _source_tree(tmp_path)
+    monkeypatch.delenv(native.PURE_ENV, raising=False)
+    if failure == "no mypyc":
+        monkeypatch.setitem(sys.modules, "mypyc.build", None)  # import fails
+    else:
+        def mypycify(paths, **options):
+            if failure == "pure":  # would compile: only the variable keeps it from doing so
+                from setuptools import Extension
+
+                return [Extension("dangjian.text", sources=[])]
+            raise SystemExit(1) if failure == "type error" else RuntimeError("no compiler")
+
+        monkeypatch.setitem(sys.modules, "mypyc.build", type(sys)("mypyc.build"))
+        sys.modules["mypyc.build"].mypycify = mypycify
+    if failure == "pure":
+        monkeypatch.setenv(native.PURE_ENV, "1")
+    assert _setup_module()._rule_extensions(root) == []
+    if failure != "pure":
+        assert "the rules install as Python" in capsys.readouterr().err
