@@ -15,6 +15,6 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 #: Version of the extraction rules; bump it whenever a rule changes what rows come out.
 EXTRACTOR_VERSION = "1.1.0"
 
-#: How the rule modules run: ``compiled``, ``source``, ``forced`` or ``stale`` (see
+#: How the rule modules run: ``compiled``, ``source``, ``forced``, ``stale`` or ``broken`` (see
 #: :mod:`dangjian.native`); decided here, before any of them is imported.
 RULES_RUN = native.choose()

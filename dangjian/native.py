@@ -65,15 +65,27 @@ def _recorded_digest(folder: Path) -> str | None:
 
 def state(folder: Path = _HERE, pure: str | None = None) -> str:
     """How the rule modules in ``folder`` would run: ``compiled``, ``source`` (none built),
-    ``forced`` (``pure``, by default ``$DANGJIAN_PURE_PYTHON``, is set) or ``stale`` (built from
-    other sources than the ones in ``folder``)."""
-    if not any(_compiled(name, folder) for name in MODULES):
+    ``forced`` (``pure``, by default ``$DANGJIAN_PURE_PYTHON``, is set), ``stale`` (built from
+    other sources than the ones in ``folder``) or ``broken`` (some modules or the digest missing
+    or unloadable)."""
+    built = [_compiled(name, folder) is not None for name in MODULES]
+    if not any(built):
         return "source"
     if (os.environ.get(PURE_ENV, "") if pure is None else pure) not in ("", "0"):
         return "forced"
-    if _recorded_digest(folder) != sources_digest(folder):
-        return "stale"
-    return "compiled"
+    recorded = _recorded_digest(folder) if all(built) else None
+    if recorded is None:
+        return "broken"
+    return "compiled" if recorded == sources_digest(folder) else "stale"
+
+
+_WARNINGS = {
+    "stale": "the compiled rule modules were built from other sources than the ones beside "
+             "them (edited since the install): running the sources; install again (pip install "
+             "-e .) to compile them",
+    "broken": "the compiled rule modules are incomplete or cannot be loaded: running the "
+              "sources; install again (pip install -e .) to compile them",
+}
 
 
 class _SourceFirst(importlib.abc.MetaPathFinder):
@@ -88,13 +100,12 @@ class _SourceFirst(importlib.abc.MetaPathFinder):
 
 
 def choose() -> str:
-    """Decide how the rule modules run, before any of them is imported; returns :func:`state`."""
+    """Decide how the rule modules run, before any of them is imported; returns :func:`state`.
+    Anything but a complete build of these very sources runs them all from source."""
     decided = state()
-    if decided == "stale":
-        warnings.warn("the compiled rule modules were built from other sources than the ones "
-                      "beside them (edited since the install): running the sources; install "
-                      "again (pip install -e .) to compile them", RuntimeWarning, stacklevel=3)
-    if decided in ("stale", "forced") and not any(isinstance(finder, _SourceFirst)
-                                                  for finder in sys.meta_path):
+    if decided in _WARNINGS:
+        warnings.warn(_WARNINGS[decided], RuntimeWarning, stacklevel=3)
+    if decided != "compiled" and decided != "source" and not any(
+            isinstance(finder, _SourceFirst) for finder in sys.meta_path):
         sys.meta_path.insert(0, _SourceFirst())
     return decided
