@@ -37,18 +37,23 @@ def _remove_built(root: Path, native) -> None:  # noqa: ANN001 - the module of _
         (root / f"{native.GROUP}__mypyc{suffix}").unlink(missing_ok=True)
 
 
+def _python_rules(root: Path, native, why: str | None = None) -> list[Extension]:  # noqa: ANN001
+    """No extensions: the rules install as Python, and nothing compiled is left beside them."""
+    if why:
+        print(f"warning: {why}; the rules install as Python", file=sys.stderr)
+    _remove_built(root, native)
+    return []
+
+
 def _rule_extensions(root: Path = HERE) -> list[Extension]:
     """The compiled rules' extensions, or none (with a warning) when they cannot be built."""
     native = _native(root)
     if os.environ.get(native.PURE_ENV, "") not in ("", "0"):
-        _remove_built(root, native)
-        return []
+        return _python_rules(root, native)
     try:
         from mypyc.build import mypycify
     except ImportError as error:
-        print(f"warning: mypyc unavailable ({error}); the rules install as Python", file=sys.stderr)
-        _remove_built(root, native)
-        return []
+        return _python_rules(root, native, f"mypyc unavailable ({error})")
     # pip runs this from the project's folder, which mypyc takes the paths from
     paths = [f"dangjian/{name}.py" for name in (*native.MODULES, native.DIGEST_MODULE)]
     try:
@@ -58,9 +63,7 @@ def _rule_extensions(root: Path = HERE) -> list[Extension]:
                           encoding="utf-8")
         extensions = mypycify(paths, opt_level="3", group_name=native.GROUP)
     except (Exception, SystemExit) as error:  # noqa: BLE001 - mypy exits on a type error
-        print(f"warning: mypyc failed ({error}); the rules install as Python", file=sys.stderr)
-        _remove_built(root, native)
-        return []
+        return _python_rules(root, native, f"mypyc failed ({error})")
     for extension in extensions:
         extension.optional = True  # a failed C compile is a warning, not a failed install
     return extensions

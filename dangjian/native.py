@@ -105,7 +105,7 @@ def choose() -> str:
     decided = state()
     if decided in _WARNINGS:
         warnings.warn(_WARNINGS[decided], RuntimeWarning, stacklevel=3)
-    if decided != "compiled" and decided != "source" and not any(
+    if decided in ("forced", "stale", "broken") and not any(
             isinstance(finder, _SourceFirst) for finder in sys.meta_path):
         sys.meta_path.insert(0, _SourceFirst())
     return decided

@@ -91,15 +91,20 @@ def test_this_install_runs_what_it_built():
     assert extract.__file__.endswith(".py") == (dangjian.RULES_RUN != "compiled")
 
 
+def _source_tree(root: Path) -> Path:
+    """``root`` holding a copy of the rule sources (and native.py) in ``dangjian/``."""
+    (root / "dangjian").mkdir(parents=True)
+    for name in (*native.MODULES, "native"):
+        shutil.copy(PACKAGE / f"{name}.py", root / "dangjian" / f"{name}.py")
+    return root
+
+
 def _fake_build(tmp_path: Path, digest: bool, modules: tuple[str, ...] = native.MODULES) -> Path:
     """A copy of the rule sources with an empty file where each compiled module of ``modules``
     would lie (the finder goes by file name), and with ``digest`` one that cannot be loaded
     where the digest module would lie."""
-    folder = tmp_path / "dangjian"
-    folder.mkdir()
+    folder = _source_tree(tmp_path) / "dangjian"
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    for name in native.MODULES:
-        shutil.copy(PACKAGE / f"{name}.py", folder / f"{name}.py")
     for name in modules:
         (folder / f"{name}{suffix}").write_bytes(b"")
     if digest:
@@ -123,24 +128,17 @@ def test_a_build_missing_a_module_is_broken(tmp_path, monkeypatch):
     folder = _fake_build(tmp_path, digest=False, modules=native.MODULES[:-1])
     monkeypatch.setattr(native, "_recorded_digest", lambda folder: native.sources_digest(folder))
     assert native.state(folder, pure="") == "broken"
-    (tmp_path / "whole").mkdir()
     whole = _fake_build(tmp_path / "whole", digest=False)
     assert native.state(whole, pure="") == "compiled"  # what the patch alone would say
 
 
 def test_no_build_runs_the_sources(tmp_path):
-    folder = tmp_path / "dangjian"
-    folder.mkdir()
-    for name in native.MODULES:
-        shutil.copy(PACKAGE / f"{name}.py", folder / f"{name}.py")
+    folder = _source_tree(tmp_path) / "dangjian"
     assert native.state(folder, pure="1") == "source"
 
 
 def test_the_digest_follows_every_rule_source(tmp_path):
-    folder = tmp_path / "dangjian"
-    folder.mkdir()
-    for name in native.MODULES:
-        shutil.copy(PACKAGE / f"{name}.py", folder / f"{name}.py")
+    folder = _source_tree(tmp_path) / "dangjian"
     before = native.sources_digest(folder)
     assert before == native.sources_digest(PACKAGE)
     for name in native.MODULES:
@@ -179,11 +177,11 @@ def _setup_module():
     return module
 
 
-def _source_tree(tmp_path: Path) -> Path:
-    (tmp_path / "dangjian").mkdir()
-    for name in (*native.MODULES, "native"):
-        shutil.copy(PACKAGE / f"{name}.py", tmp_path / "dangjian" / f"{name}.py")
-    return tmp_path
+def _fake_mypyc(monkeypatch, mypycify) -> None:
+    """``mypyc.build`` as the build imports it, with ``mypycify`` in it."""
+    module = type(sys)("mypyc.build")
+    module.mypycify = mypycify
+    monkeypatch.setitem(sys.modules, "mypyc.build", module)
 
 
 def test_the_build_compiles_every_rule_module_and_their_digest(tmp_path, monkeypatch):
@@ -196,8 +194,7 @@ def test_the_build_compiles_every_rule_module_and_their_digest(tmp_path, monkeyp
         asked.update(paths=paths, **options)
         return [Extension(path[:-3].replace("/", "."), sources=[]) for path in paths]
 
-    monkeypatch.setitem(sys.modules, "mypyc.build", type(sys)("mypyc.build"))
-    sys.modules["mypyc.build"].mypycify = mypycify
+    _fake_mypyc(monkeypatch, mypycify)
     monkeypatch.delenv(native.PURE_ENV, raising=False)
     extensions = _setup_module()._rule_extensions(root)
     assert asked["paths"] == [f"dangjian/{name}.py"
@@ -223,8 +220,7 @@ def test_a_build_that_cannot_compile_installs_the_python_rules(tmp_path, monkeyp
                 return [Extension("dangjian.text", sources=[])]
             raise SystemExit(1) if failure == "type error" else RuntimeError("no compiler")
 
-        monkeypatch.setitem(sys.modules, "mypyc.build", type(sys)("mypyc.build"))
-        sys.modules["mypyc.build"].mypycify = mypycify
+        _fake_mypyc(monkeypatch, mypycify)
     if failure == "pure":
         monkeypatch.setenv(native.PURE_ENV, "1")
     # what an earlier in-place build left: it must not outlive a build of the Python rules
