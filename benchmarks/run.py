@@ -12,7 +12,10 @@ varied: every document is new text with the same kinds of metrics, in about the 
 - re-run: ``dangjian release`` again with nothing changed, then after one document changed
   (cache warm, as a nightly run), each a fresh process as a cron job or Prefect's runner starts
   it; and after one document changed in one warm process, as ``dangjian serve --warm`` runs a
-  schedule (median of five, after one that warms the process up).
+  schedule (five runs, after one that warms the process up). The warm re-runs follow each full
+  run, and their share of the full run is taken against that run: this machine's speed drifts
+  by up to half within minutes, and a share of two times taken at different moments measures
+  the drift as much as the code. The corpus is restored after them.
 
 Wall times depend on what else the machine runs: each result also gives the CPU seconds of the
 release's process tree and the load average before it started.
@@ -26,7 +29,7 @@ Results go to ``benchmarks/results.json`` (and stdout), replacing earlier result
 sizes on the same machine. This is not a test: nothing is asserted.
 
     python benchmarks/run.py --sizes 1000 10000 100000
-    python benchmarks/run.py --sizes 1000 10000 --repeats 3   # best of three
+    python benchmarks/run.py --sizes 1000 10000 --repeats 3   # best of three full runs
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ import random
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -211,18 +215,24 @@ if __name__ == "__main__":
         prestart()
     flow = release_flow.with_options(task_runner=run_plan.task_runner)
     times = []
-    with workers_kept(), warm_session():  # as serve --warm runs them
-        for i in range(runs + 1):  # the first warms the process up and is not counted
-            changed = raw / files[(i + 1) * len(files) // (runs + 2)]
-            changed.write_text(changed.read_text(encoding="utf-8")
-                               + f"\\n全市新建党支部{i + 3}个。\\n", encoding="utf-8")
-            time.sleep(SETTLE_S)
-            freeze_heap(collect=True)  # as serve --warm does between runs
-            start = time.perf_counter()
-            summary = flow(raw_dir=str(raw), output_dir=output, processes=run_plan.processes)
-            if i:
-                times.append(time.perf_counter() - start)
-            assert summary.created and summary.cached == len(files) - 1, summary
+    originals = {}
+    try:
+        with workers_kept(), warm_session():  # as serve --warm runs them
+            for i in range(runs + 1):  # the first warms the process up and is not counted
+                changed = raw / files[(i + 1) * len(files) // (runs + 2)]
+                originals.setdefault(changed, changed.read_bytes())
+                changed.write_text(changed.read_text(encoding="utf-8")
+                                   + f"\\n全市新建党支部{i + 3}个。\\n", encoding="utf-8")
+                time.sleep(SETTLE_S)
+                freeze_heap(collect=True)  # as serve --warm does between runs
+                start = time.perf_counter()
+                summary = flow(raw_dir=str(raw), output_dir=output, processes=run_plan.processes)
+                if i:
+                    times.append(time.perf_counter() - start)
+                assert summary.created and summary.cached == len(files) - 1, summary
+    finally:  # the corpus as it was, for the full runs that follow
+        for path, data in originals.items():
+            path.write_bytes(data)
     print(json.dumps(times))
 """
 
@@ -238,6 +248,12 @@ def warm_reruns(raw: Path, output: Path, env: dict[str, str], runs: int = 5) -> 
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _release_rows(output: Path, table: str) -> int:
+    latest = (output / "releases" / "LATEST").read_text(encoding="utf-8").strip()
+    manifest = json.loads((output / "releases" / latest / "manifest.json").read_text(encoding="utf-8"))
+    return manifest["files"][f"{table}.parquet"]["rows"]
+
+
 def bench(n: int, sentences_per_doc: int, workdir: Path, env: dict[str, str],
           repeats: int = 1) -> dict:
     """Measure one corpus size; wall times are the best of ``repeats`` runs (peak memory the
@@ -245,15 +261,21 @@ def bench(n: int, sentences_per_doc: int, workdir: Path, env: dict[str, str],
     raw, output = workdir / f"raw-{n}", workdir / f"out-{n}"
     chars = make_corpus(raw, n, sentences_per_doc)
     load = os.getloadavg()[0]
-    runs = []
+    runs: list[tuple[float, int, float]] = []
+    warm_sets: list[list[float]] = []
+    metrics = 0
     for _ in range(repeats):
         shutil.rmtree(output, ignore_errors=True)
         runs.append(release(raw, output, env))
+        if not metrics:
+            metrics = _release_rows(output, "metrics")
+        # Right after each full run: the share of the two is the figure that matters, and this
+        # machine's speed drifts by half within minutes, so both are taken under the same drift.
+        warm_sets.append(sorted(warm_reruns(raw, output, env)))
     full, _, full_cpu = min(runs)
     peak = max(run[1] for run in runs)
-    latest = (output / "releases" / "LATEST").read_text(encoding="utf-8").strip()
-    manifest = json.loads((output / "releases" / latest / "manifest.json").read_text(encoding="utf-8"))
-    metrics = manifest["files"]["metrics.parquet"]["rows"]
+    warm = sorted(t for times in warm_sets for t in times)
+    shares = sorted(statistics.median(times) / run[0] for run, times in zip(runs, warm_sets))
     unchanged = min(release(raw, output, env)[0] for _ in range(repeats))
     files = sorted(raw.rglob("*.txt"))
     reruns = []
@@ -264,7 +286,6 @@ def bench(n: int, sentences_per_doc: int, workdir: Path, env: dict[str, str],
         reruns.append(release(raw, output, env))
     rerun, _, rerun_cpu = min(reruns)
     rerun_peak = max(run[1] for run in reruns)
-    warm = sorted(warm_reruns(raw, output, env))
     result = {
         "documents": n, "characters": chars, "metrics": metrics,
         "metrics_per_1000_chars": round(metrics / chars * 1000, 2),
@@ -278,9 +299,12 @@ def bench(n: int, sentences_per_doc: int, workdir: Path, env: dict[str, str],
         "rerun_one_changed_s": round(rerun, 2), "rerun_cpu_s": round(rerun_cpu, 1),
         "rerun_peak_rss_mb": round(rerun_peak / 2 ** 20, 1),
         "rerun_share_of_full": round(rerun / full, 4),
-        "rerun_one_changed_warm_s": round(warm[len(warm) // 2], 2),
-        "rerun_warm_runs_s": [round(run, 2) for run in warm],
-        "rerun_warm_share_of_full": round(warm[len(warm) // 2] / full, 4),
+        "rerun_one_changed_warm_s": round(statistics.median(warm), 2),
+        "rerun_warm_runs_s": [[round(t, 2) for t in times] for times in warm_sets],
+        # each full run's warm re-runs (their median) against that full run; the median of those
+        "rerun_warm_share_of_full": round(statistics.median(shares), 4),
+        "rerun_warm_shares": [round(share, 4) for share in shares],
+        "rerun_warm_share_of_best_full": round(statistics.median(warm) / full, 4),
         "batch_size": DEFAULT_BATCH_SIZE, "repeats": repeats,
         "load_average_before": round(load, 2),
         "date": time.strftime("%Y-%m-%d"),
