@@ -9,7 +9,10 @@ written anew, its offsets shifted (what ``parquet-tools merge`` and parquet-java
 
 The footer is a Thrift struct in the compact protocol. The codec below reads any struct into
 nested field lists, keeps every field it does not know, and writes it back byte for byte as the
-reference encoder does; only offsets, ordinals and the row count are changed.
+reference encoder does; only offsets, ordinals and the row count are changed. A footer holds a
+struct per column of every row group, and encoding them field by field took most of a join: so
+each row group's metadata is encoded once per process, cut around its offsets, and a join fills
+the moved offsets in between the cut bytes.
 """
 from __future__ import annotations
 
@@ -213,6 +216,97 @@ def _moved_chunk(chunk: Struct, shift: int) -> Struct:
     return moved
 
 
+#: A row group's metadata encoded with its offsets left out: the bytes between them, and the
+#: offsets as they were (``_ORDINAL`` where the ordinal goes).
+Template = tuple[tuple[bytes, ...], tuple[int, ...]]
+_ORDINAL = -1
+
+
+def _template(group: Struct) -> Template | None:
+    """The row group's metadata as :func:`_moved` would encode it for any shift and ordinal, cut
+    where those go: moving a group is then joining bytes, not encoding thousands of fields (a
+    release's footer holds a struct per column and row group). None for a group whose moved form
+    is not such a join (an ordinal field that is not last, so dropping it would move others)."""
+    fids = [fid for fid, _, _ in group]
+    if GROUP_ORDINAL in fids and fids[-1] != GROUP_ORDINAL:
+        return None
+    segments: list[bytes] = []
+    offsets: list[int] = []
+    out = bytearray()
+
+    def cut(value: int) -> None:
+        segments.append(bytes(out))
+        offsets.append(value)
+        out.clear()
+
+    def header(fid: int, kind: int, last: int) -> None:
+        if 0 < fid - last <= 15:
+            out.append((fid - last) << 4 | kind)
+        else:
+            out.append(kind)
+            _zigzag(fid, out)
+
+    last = 0
+    for fid, kind, value in group:
+        header(fid, kind, last)
+        last = fid
+        if fid == GROUP_ORDINAL:
+            cut(_ORDINAL)
+        elif fid == GROUP_COLUMNS:
+            element, chunks = value
+            if len(chunks) < 15:
+                out.append(len(chunks) << 4 | element)
+            else:
+                out.append(0xF0 | element)
+                _varint(len(chunks), out)
+            for chunk in chunks:
+                chunk_last = 0
+                for cfid, ckind, cvalue in chunk:
+                    header(cfid, ckind, chunk_last)
+                    chunk_last = cfid
+                    if cfid in CHUNK_OFFSETS and cvalue > 0:
+                        cut(cvalue)
+                    elif cfid == CHUNK_META:
+                        meta_last = 0
+                        for mfid, mkind, mvalue in cvalue:
+                            header(mfid, mkind, meta_last)
+                            meta_last = mfid
+                            if mfid in META_OFFSETS and mvalue > 0:
+                                cut(mvalue)
+                            elif mkind not in (_TRUE, _FALSE):
+                                _write_value(mkind, mvalue, out)
+                        out.append(0)
+                    elif ckind not in (_TRUE, _FALSE):
+                        _write_value(ckind, cvalue, out)
+                out.append(0)
+        elif fid == GROUP_FILE_OFFSET and value > 0:
+            cut(value)
+        elif kind not in (_TRUE, _FALSE):
+            _write_value(kind, value, out)
+    segments.append(bytes(out) + b"\x00")
+    return tuple(segments), tuple(offsets)
+
+
+def _fill(template: Template, shift: int, ordinal: int, out: bytearray) -> None:
+    """Append the moved row group a template stands for (see :func:`_template`); ``ordinal``
+    must be within an i16's range (past it, :func:`_moved` leaves the field out)."""
+    segments, offsets = template
+    for segment, offset in zip(segments, offsets):
+        out += segment
+        if offset == _ORDINAL:
+            _zigzag(ordinal, out)
+        else:
+            _zigzag(offset + shift, out)
+    out += segments[-1]
+
+
+@lru_cache(maxsize=4096)
+def _templates(footer: bytes) -> tuple[Template | None, ...]:
+    """The templates of a footer's row groups, made once per process (see :func:`_decoded`)."""
+    groups = _field(_decoded(footer), FILE_ROW_GROUPS)
+    return tuple(_template(group) for group in (groups[2][1] if groups else []))
+
+
 @lru_cache(maxsize=4096)
 def _decoded(footer: bytes) -> Struct:
     """Decoded once per process: a long-lived one (``serve --warm``) joins the same kept parts
@@ -305,6 +399,33 @@ def _group_start(group: Any) -> int:
     return min(starts)
 
 
+def _joined_footer(first: Struct, rows: int, count: int, groups: bytes) -> bytes:
+    """The footer of the first file with the row count and the row groups (``count`` of them,
+    encoded in ``groups``) of the joined file: what :func:`encode` writes for that struct."""
+    out = bytearray()
+    last = 0
+    for fid, kind, value in first:
+        if 0 < fid - last <= 15:
+            out.append((fid - last) << 4 | kind)
+        else:
+            out.append(kind)
+            _zigzag(fid, out)
+        last = fid
+        if fid == FILE_NUM_ROWS:
+            _zigzag(rows, out)
+        elif fid == FILE_ROW_GROUPS:
+            if count < 15:
+                out.append(count << 4 | _STRUCT)
+            else:
+                out.append(0xF0 | _STRUCT)
+                _varint(count, out)
+            out += groups
+        elif kind not in (_TRUE, _FALSE):
+            _write_value(kind, value, out)
+    out.append(0)
+    return bytes(out)
+
+
 def concatenate(sources: Iterable[Path], target: Path, digest: Any = None,
                 block: int = 1 << 20) -> int:
     """Write the row groups of ``sources``, in order, as one Parquet file; returns its rows.
@@ -315,8 +436,8 @@ def concatenate(sources: Iterable[Path], target: Path, digest: Any = None,
     hashlib object) is fed every byte written, so the file need not be read back to hash it.
     """
     first: Struct | None = None
-    groups: list[Struct] = []
-    rows = 0
+    groups = bytearray()  # the moved row groups' metadata, encoded
+    count = rows = 0
     with open(target, "wb") as out:
         def write(data: bytes) -> None:
             out.write(data)
@@ -326,7 +447,8 @@ def concatenate(sources: Iterable[Path], target: Path, digest: Any = None,
         write(MAGIC)
         for source in sources:
             with open(source, "rb") as handle:
-                footer, end = _footer(handle, source)
+                raw, end = _footer_bytes(handle, source)
+                footer = _decoded(raw)
                 num_rows = _field(footer, FILE_NUM_ROWS)
                 if num_rows is None or num_rows[2] == 0:
                     continue
@@ -345,15 +467,16 @@ def concatenate(sources: Iterable[Path], target: Path, digest: Any = None,
                     write(chunk)
                     left -= len(chunk)
             row_groups = _field(footer, FILE_ROW_GROUPS)
-            for group in (row_groups[2][1] if row_groups else []):
-                groups.append(_moved(group, shift, len(groups)))
+            for group, template in zip(row_groups[2][1] if row_groups else [], _templates(raw)):
+                if template is not None and count < 1 << 15:
+                    _fill(template, shift, count, groups)
+                else:
+                    _write_struct(_moved(group, shift, count), groups)
+                count += 1
             rows += num_rows[2]
         if first is None:
             return 0
-        footer = [[fid, kind, value] for fid, kind, value in first]
-        _field(footer, FILE_NUM_ROWS)[2] = rows
-        _field(footer, FILE_ROW_GROUPS)[2] = (_STRUCT, groups)
-        footer_bytes = encode(footer)
+        footer_bytes = _joined_footer(first, rows, count, bytes(groups))
         write(footer_bytes)
         write(struct.pack("<I", len(footer_bytes)))
         write(MAGIC)

@@ -5,8 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dangjian.parquet_concat import (CHUNK_META, FILE_ROW_GROUPS, GROUP_COLUMNS, GROUP_FILE_OFFSET, GROUP_ORDINAL,
-                                     ParquetConcatError, _field, concatenate, encode, read_footer,
+from dangjian.parquet_concat import (CHUNK_META, FILE_NUM_ROWS, FILE_ROW_GROUPS, GROUP_COLUMNS,
+                                     GROUP_FILE_OFFSET, GROUP_ORDINAL, ParquetConcatError, _field,
+                                     _fill, _moved, _template, concatenate, encode, read_footer,
                                      row_group_digests)
 
 
@@ -109,27 +110,72 @@ def test_a_footer_read_before_is_not_changed_by_a_join(tmp_path):
     assert (tmp_path / "ab.parquet").read_bytes() == (tmp_path / "ab-again.parquet").read_bytes()
 
 
-def test_ordinals_are_renumbered_and_the_digest_is_of_the_file(tmp_path):
-    import hashlib
+def _numbered(tmp_path, name, table, **options):
+    """A file whose row groups carry ordinals, as their last field (pyarrow writes none)."""
     import struct
 
-    sources = []
-    for i in range(2):  # a writer that numbers its row groups (pyarrow does not)
-        plain = _write(tmp_path / f"plain{i}.parquet", _table(i * 500, 500))
-        footer, end = read_footer(plain)
-        footer = [list(f) for f in footer]
-        groups = _field(footer, FILE_ROW_GROUPS)[2][1]
-        _field(footer, FILE_ROW_GROUPS)[2] = (12, [g + [[7, 4, n]] for n, g in enumerate(groups)])
-        body = encode(footer)
-        path = tmp_path / f"{i}.parquet"
-        path.write_bytes(plain.read_bytes()[:end] + body + struct.pack("<I", len(body)) + b"PAR1")
-        sources.append(path)
+    plain = _write(tmp_path / f"plain-{name}", table, **options)
+    footer, end = read_footer(plain)
+    footer = [list(f) for f in footer]
+    groups = _field(footer, FILE_ROW_GROUPS)[2][1]
+    _field(footer, FILE_ROW_GROUPS)[2] = (12, [g + [[GROUP_ORDINAL, 4, n]]
+                                               for n, g in enumerate(groups)])
+    body = encode(footer)
+    path = tmp_path / name
+    path.write_bytes(plain.read_bytes()[:end] + body + struct.pack("<I", len(body)) + b"PAR1")
+    return path
+
+
+def test_ordinals_are_renumbered_and_the_digest_is_of_the_file(tmp_path):
+    import hashlib
+
+    sources = [_numbered(tmp_path, f"{i}.parquet", _table(i * 500, 500)) for i in range(2)]
     digest = hashlib.sha256()
     concatenate(sources, tmp_path / "all.parquet", digest)
     groups = _field(read_footer(tmp_path / "all.parquet")[0], FILE_ROW_GROUPS)[2][1]
     assert [_field(g, GROUP_ORDINAL)[2] for g in groups] == [0, 1, 2, 3]
     assert digest.hexdigest() == hashlib.sha256((tmp_path / "all.parquet").read_bytes()).hexdigest()
     assert pq.read_table(tmp_path / "all.parquet").equals(_table(0, 1000))
+
+
+@pytest.mark.parametrize("ordinals", ["none", "last"])
+def test_the_joined_footer_is_the_reference_encoding_of_the_moved_groups(tmp_path, ordinals):
+    # Row groups are moved by joining bytes cut around their offsets; the footer must be what
+    # encoding the moved structs field by field gives: 22 row groups (a list header of its own),
+    # page indexes and, in one case, ordinals.
+    tables = [_table(i * 1000, 1000 + 250 * i) for i in range(4)]
+    if ordinals == "none":
+        sources = [_write(tmp_path / f"{i}.parquet", t, write_page_index=True)
+                   for i, t in enumerate(tables)]
+    else:
+        sources = [_numbered(tmp_path, f"{i}.parquet", t) for i, t in enumerate(tables)]
+    target = tmp_path / "all.parquet"
+    rows = concatenate(sources, target)
+    groups, shift = [], 0
+    for source in sources:
+        footer, end = read_footer(source)
+        for group in _field(footer, FILE_ROW_GROUPS)[2][1]:
+            groups.append(_moved(group, shift, len(groups)))
+        shift += end - 4
+    expected = [[fid, kind, value] for fid, kind, value in read_footer(sources[0])[0]]
+    _field(expected, FILE_NUM_ROWS)[2] = rows
+    _field(expected, FILE_ROW_GROUPS)[2] = (12, groups)
+    footer, end = read_footer(target)
+    assert len(groups) == 22 and target.read_bytes()[end:-8] == encode(expected)
+    assert pq.read_table(target).equals(pyarrow.concat_tables(tables))
+
+
+def test_a_template_moves_a_group_as_the_reference_encoder_does(tmp_path):
+    path = _numbered(tmp_path, "n.parquet", _table(0, 600), write_page_index=True)
+    group = _field(read_footer(path)[0], FILE_ROW_GROUPS)[2][1][1]
+    template = _template(group)
+    for shift, ordinal in [(0, 0), (7, 1), (1 << 40, 300), (123456789, (1 << 15) - 1)]:
+        out = bytearray()
+        _fill(template, shift, ordinal, out)
+        assert bytes(out) == encode(_moved(group, shift, ordinal))
+    # An ordinal that is not the group's last field: dropping it (past an i16) would move the
+    # fields after it, so such a group is encoded in full.
+    assert _template([*group, [GROUP_ORDINAL + 1, 4, 2]]) is None
 
 
 def test_a_truncated_footer_is_refused(tmp_path):
