@@ -123,6 +123,23 @@ def _zigzag(value: int, out: bytearray) -> None:
     _varint((value << 1) ^ (value >> 63), out)
 
 
+def _field_header(fid: int, kind: int, last: int, out: bytearray) -> None:
+    """A struct field's header: its id as a delta from the field before (``last``) when it can."""
+    if 0 < fid - last <= 15:
+        out.append((fid - last) << 4 | kind)
+    else:
+        out.append(kind)
+        _zigzag(fid, out)
+
+
+def _list_header(element: int, size: int, out: bytearray) -> None:
+    if size < 15:
+        out.append(size << 4 | element)
+    else:
+        out.append(0xF0 | element)
+        _varint(size, out)
+
+
 def _write_value(kind: int, value: Any, out: bytearray) -> None:
     if kind in (_TRUE, _FALSE, _BYTE):
         out.append(value)
@@ -135,11 +152,7 @@ def _write_value(kind: int, value: Any, out: bytearray) -> None:
         out += value
     elif kind in (_LIST, _SET):
         element, items = value
-        if len(items) < 15:
-            out.append(len(items) << 4 | element)
-        else:
-            out.append(0xF0 | element)
-            _varint(len(items), out)
+        _list_header(element, len(items), out)
         for item in items:
             _write_value(element, item, out)
     elif kind == _MAP:
@@ -159,11 +172,7 @@ def _write_value(kind: int, value: Any, out: bytearray) -> None:
 def _write_struct(fields: Struct, out: bytearray) -> None:
     last = 0
     for fid, kind, value in fields:
-        if 0 < fid - last <= 15:
-            out.append((fid - last) << 4 | kind)
-        else:
-            out.append(kind)
-            _zigzag(fid, out)
+        _field_header(fid, kind, last, out)
         if kind not in (_TRUE, _FALSE):
             _write_value(kind, value, out)
         last = fid
@@ -239,37 +248,26 @@ def _template(group: Struct) -> Template | None:
         offsets.append(value)
         out.clear()
 
-    def header(fid: int, kind: int, last: int) -> None:
-        if 0 < fid - last <= 15:
-            out.append((fid - last) << 4 | kind)
-        else:
-            out.append(kind)
-            _zigzag(fid, out)
-
     last = 0
     for fid, kind, value in group:
-        header(fid, kind, last)
+        _field_header(fid, kind, last, out)
         last = fid
         if fid == GROUP_ORDINAL:
             cut(_ORDINAL)
         elif fid == GROUP_COLUMNS:
             element, chunks = value
-            if len(chunks) < 15:
-                out.append(len(chunks) << 4 | element)
-            else:
-                out.append(0xF0 | element)
-                _varint(len(chunks), out)
+            _list_header(element, len(chunks), out)
             for chunk in chunks:
                 chunk_last = 0
                 for cfid, ckind, cvalue in chunk:
-                    header(cfid, ckind, chunk_last)
+                    _field_header(cfid, ckind, chunk_last, out)
                     chunk_last = cfid
                     if cfid in CHUNK_OFFSETS and cvalue > 0:
                         cut(cvalue)
                     elif cfid == CHUNK_META:
                         meta_last = 0
                         for mfid, mkind, mvalue in cvalue:
-                            header(mfid, mkind, meta_last)
+                            _field_header(mfid, mkind, meta_last, out)
                             meta_last = mfid
                             if mfid in META_OFFSETS and mvalue > 0:
                                 cut(mvalue)
@@ -405,20 +403,12 @@ def _joined_footer(first: Struct, rows: int, count: int, groups: bytes) -> bytes
     out = bytearray()
     last = 0
     for fid, kind, value in first:
-        if 0 < fid - last <= 15:
-            out.append((fid - last) << 4 | kind)
-        else:
-            out.append(kind)
-            _zigzag(fid, out)
+        _field_header(fid, kind, last, out)
         last = fid
         if fid == FILE_NUM_ROWS:
             _zigzag(rows, out)
         elif fid == FILE_ROW_GROUPS:
-            if count < 15:
-                out.append(count << 4 | _STRUCT)
-            else:
-                out.append(0xF0 | _STRUCT)
-                _varint(count, out)
+            _list_header(_STRUCT, count, out)
             out += groups
         elif kind not in (_TRUE, _FALSE):
             _write_value(kind, value, out)
