@@ -231,14 +231,10 @@ Template = tuple[tuple[bytes, ...], tuple[int, ...]]
 _ORDINAL = -1
 
 
-def _template(group: Struct) -> Template | None:
+def _template(group: Struct) -> Template:
     """The row group's metadata as :func:`_moved` would encode it for any shift and ordinal, cut
     where those go: moving a group is then joining bytes, not encoding thousands of fields (a
-    release's footer holds a struct per column and row group). None for a group whose moved form
-    is not such a join (an ordinal field that is not last, so dropping it would move others)."""
-    fids = [fid for fid, _, _ in group]
-    if GROUP_ORDINAL in fids and fids[-1] != GROUP_ORDINAL:
-        return None
+    release's footer holds a struct per column and row group)."""
     segments: list[bytes] = []
     offsets: list[int] = []
     out = bytearray()
@@ -286,8 +282,9 @@ def _template(group: Struct) -> Template | None:
 
 
 def _fill(template: Template, shift: int, ordinal: int, out: bytearray) -> None:
-    """Append the moved row group a template stands for (see :func:`_template`); ``ordinal``
-    must be within an i16's range (past it, :func:`_moved` leaves the field out)."""
+    """Append the moved row group a template stands for (see :func:`_template`); for a group
+    with an ordinal, ``ordinal`` must be within an i16's range (past it, :func:`_moved` leaves
+    the field out, which a template cannot)."""
     segments, offsets = template
     for segment, offset in zip(segments, offsets):
         out += segment
@@ -299,8 +296,9 @@ def _fill(template: Template, shift: int, ordinal: int, out: bytearray) -> None:
 
 
 @lru_cache(maxsize=4096)
-def _templates(footer: bytes) -> tuple[Template | None, ...]:
-    """The templates of a footer's row groups, made once per process (see :func:`_decoded`)."""
+def _templates(footer: bytes) -> tuple[Template, ...]:
+    """The templates of a footer's row groups, made once per process (see :func:`_decoded`):
+    about the footer's size again, for each footer kept."""
     groups = _field(_decoded(footer), FILE_ROW_GROUPS)
     return tuple(_template(group) for group in (groups[2][1] if groups else []))
 
@@ -410,8 +408,11 @@ def _joined_footer(first: Struct, rows: int, count: int, groups: bytes) -> bytes
         elif fid == FILE_ROW_GROUPS:
             _list_header(_STRUCT, count, out)
             out += groups
+            count = 0  # written
         elif kind not in (_TRUE, _FALSE):
             _write_value(kind, value, out)
+    if count:
+        raise ParquetConcatError("the first file's footer has no row groups field")
     out.append(0)
     return bytes(out)
 
@@ -458,7 +459,7 @@ def concatenate(sources: Iterable[Path], target: Path, digest: Any = None,
                     left -= len(chunk)
             row_groups = _field(footer, FILE_ROW_GROUPS)
             for group, template in zip(row_groups[2][1] if row_groups else [], _templates(raw)):
-                if template is not None and count < 1 << 15:
+                if count < 1 << 15 or _ORDINAL not in template[1]:
                     _fill(template, shift, count, groups)
                 else:
                     _write_struct(_moved(group, shift, count), groups)

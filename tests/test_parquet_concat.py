@@ -5,9 +5,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dangjian.parquet_concat import (CHUNK_META, FILE_NUM_ROWS, FILE_ROW_GROUPS, GROUP_COLUMNS,
-                                     GROUP_FILE_OFFSET, GROUP_ORDINAL, ParquetConcatError, _field,
-                                     _fill, _moved, _template, concatenate, encode, read_footer,
+from dangjian.parquet_concat import (CHUNK_FILE_OFFSET, CHUNK_META, FILE_NUM_ROWS,
+                                     FILE_ROW_GROUPS, GROUP_COLUMNS, GROUP_FILE_OFFSET,
+                                     GROUP_ORDINAL, ParquetConcatError, _field, _fill, _moved,
+                                     _template, concatenate, encode, read_footer,
                                      row_group_digests)
 
 
@@ -173,9 +174,56 @@ def test_a_template_moves_a_group_as_the_reference_encoder_does(tmp_path):
         out = bytearray()
         _fill(template, shift, ordinal, out)
         assert bytes(out) == encode(_moved(group, shift, ordinal))
-    # An ordinal that is not the group's last field: dropping it (past an i16) would move the
-    # fields after it, so such a group is encoded in full.
-    assert _template([*group, [GROUP_ORDINAL + 1, 4, 2]]) is None
+
+
+_I16, _I32, _I64, _BINARY, _LIST, _STRUCT, _TRUE, _FALSE = 4, 5, 6, 8, 9, 12, 1, 2
+_offset = st.one_of(st.just(0), st.integers(-3, 1 << 40))
+
+
+def _fields(draw, spec):
+    """Some of the fields of ``spec`` (id → strategy of [kind, value]), in id order."""
+    chosen = draw(st.lists(st.sampled_from(sorted(spec)), unique=True))
+    return [[fid, *draw(spec[fid])] for fid in sorted(chosen)]
+
+
+_bool = st.sampled_from([[_TRUE, None], [_FALSE, None]])
+_i64 = _offset.map(lambda v: [_I64, v])
+
+
+@st.composite
+def _meta(draw):
+    return _fields(draw, {
+        1: st.integers(0, 7).map(lambda v: [_I32, v]),
+        2: st.lists(st.integers(0, 9), max_size=20).map(lambda v: [_LIST, (_I32, v)]),
+        9: _i64, 10: _i64, 11: _i64, 14: _i64,
+        12: st.binary(max_size=40).map(lambda v: [_STRUCT, [[1, _BINARY, v]]]),
+        30: _bool, 50: _i64})
+
+
+@st.composite
+def _chunk(draw):
+    return _fields(draw, {
+        1: st.binary(max_size=8).map(lambda v: [_BINARY, v]), CHUNK_FILE_OFFSET: _i64,
+        CHUNK_META: _meta().map(lambda v: [_STRUCT, v]), 4: _i64,
+        5: st.integers(0, 1 << 20).map(lambda v: [_I32, v]), 6: _i64, 20: _bool})
+
+
+@st.composite
+def _group(draw):
+    return _fields(draw, {
+        GROUP_COLUMNS: st.lists(_chunk(), max_size=20).map(lambda v: [_LIST, (_STRUCT, v)]),
+        2: _i64, 3: _i64, GROUP_FILE_OFFSET: _i64, 6: _i64,
+        GROUP_ORDINAL: st.integers(0, 9).map(lambda v: [_I16, v]), 8: _bool, 40: _i64})
+
+
+@settings(max_examples=300, deadline=None)
+@given(_group(), st.integers(0, 1 << 40), st.integers(0, (1 << 15) - 1))
+def test_any_row_group_moves_by_template_as_the_reference_encoder_moves_it(group, shift, ordinal):
+    # Field ids far apart, booleans, lists of 15 or more, offsets of 0 or below (not moved),
+    # an ordinal with fields after it.
+    out = bytearray()
+    _fill(_template(group), shift, ordinal, out)
+    assert bytes(out) == encode(_moved(group, shift, ordinal))
 
 
 def test_a_truncated_footer_is_refused(tmp_path):
