@@ -244,6 +244,20 @@ def _template(group: Struct) -> Template:
         offsets.append(value)
         out.clear()
 
+    def cut_struct(fields: Struct, moved: tuple[int, ...]) -> None:
+        """A column chunk (its metadata nested in it), cut at the offsets ``moved``."""
+        last = 0
+        for fid, kind, value in fields:
+            _field_header(fid, kind, last, out)
+            last = fid
+            if fid in moved and value > 0:
+                cut(value)
+            elif fid == CHUNK_META and moved is CHUNK_OFFSETS:
+                cut_struct(value, META_OFFSETS)
+            elif kind not in (_TRUE, _FALSE):
+                _write_value(kind, value, out)
+        out.append(0)
+
     last = 0
     for fid, kind, value in group:
         _field_header(fid, kind, last, out)
@@ -254,25 +268,7 @@ def _template(group: Struct) -> Template:
             element, chunks = value
             _list_header(element, len(chunks), out)
             for chunk in chunks:
-                chunk_last = 0
-                for cfid, ckind, cvalue in chunk:
-                    _field_header(cfid, ckind, chunk_last, out)
-                    chunk_last = cfid
-                    if cfid in CHUNK_OFFSETS and cvalue > 0:
-                        cut(cvalue)
-                    elif cfid == CHUNK_META:
-                        meta_last = 0
-                        for mfid, mkind, mvalue in cvalue:
-                            _field_header(mfid, mkind, meta_last, out)
-                            meta_last = mfid
-                            if mfid in META_OFFSETS and mvalue > 0:
-                                cut(mvalue)
-                            elif mkind not in (_TRUE, _FALSE):
-                                _write_value(mkind, mvalue, out)
-                        out.append(0)
-                    elif ckind not in (_TRUE, _FALSE):
-                        _write_value(ckind, cvalue, out)
-                out.append(0)
+                cut_struct(chunk, CHUNK_OFFSETS)
         elif fid == GROUP_FILE_OFFSET and value > 0:
             cut(value)
         elif kind not in (_TRUE, _FALSE):
