@@ -204,6 +204,10 @@ def add_content(con: duckdb.DuckDBPyConnection, release: Release, seq: int,
         elif table == "documents" and same:
             groups = row_groups.unshared_rows(files, same.files(table))
             changed = _add_table(con, table, files, seq, report_files=True, groups=groups)
+        elif same and row_groups.same_groups(files, same.files(table)):
+            # Every row group is one of the parent's, and the parent's rows are the ones
+            # alive: nothing ends and nothing is new (a night's quarantine and rejected files).
+            continue
         else:
             _add_table(con, table, files, seq)
 

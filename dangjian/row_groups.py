@@ -8,6 +8,7 @@ comparing the tables, at the cost of what changed.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,20 @@ def unshared_rows(files: list[Path], parent_files: list[Path], force: list[str] 
     finally:
         for reader in readers.values():
             reader.close()
+
+
+def same_groups(files: list[Path], parent_files: list[Path]) -> bool:
+    """Whether ``files`` hold the row groups of ``parent_files``, byte for byte, each as often
+    (in any order): then the two hold the same rows. Files without rows count for nothing, as
+    joining parts skips them. False when either cannot be read so."""
+    def groups(paths: list[Path]) -> Counter[bytes]:
+        return Counter(digest for path in paths if pq.read_metadata(path).num_rows
+                       for digest in row_group_digests(path))
+
+    try:
+        return groups(files) == groups(parent_files)
+    except (OSError, ParquetConcatError, pyarrow.ArrowException):
+        return False
 
 
 def _may_hold(readers: dict[Path, Any], group: tuple[Path, int, bytes], names: list[str]) -> bool:

@@ -454,3 +454,38 @@ def test_changed_files_named_in_the_sql_select_what_their_table_selects(monkeypa
         outside = [con.execute(f"SELECT count(*) FROM t WHERE NOT {c}").fetchone()
                    for c in (named, table)]
         assert outside[0] == outside[1]
+
+
+def _rejected(name: str, reason: str) -> dict:
+    return {"source_file": name, "sha256": None, "bytes": 3.0, "reason": reason}
+
+
+def test_a_table_whose_row_groups_are_all_the_parents_is_not_compared(tmp_path, monkeypatch):
+    """A night that changed one document leaves the other tables' row groups as they were in
+    the parent (its rejected files here, and its changes: none in both): nothing of them is
+    compared or written, and the file still equals a rebuild. A table with a row group of its
+    own is compared as before."""
+    import dangjian.publish as module
+
+    output = tmp_path / "out"
+    output.mkdir()
+
+    def batches(titles, reason):
+        tables = _batched_tables(titles, {})
+        tables[1]["rejected"] = frame("rejected", [_rejected("e.bin", reason)])
+        return tables
+
+    _publish_batches(output, batches({}, "not text"), "c" * 64)
+    added = []
+    real = database._add_table
+    monkeypatch.setattr(database, "_add_table",
+                        lambda con, table, *a, **k: added.append(table) or real(con, table, *a, **k))
+    _publish_batches(output, batches({"c.txt": "标题"}, "not text"), "d" * 64)
+    assert added == ["documents", "metrics"]  # no quarantine, rejected or changes rows
+    added.clear()
+    _publish_batches(output, batches({"c.txt": "标题"}, "empty file"), "e" * 64)
+    assert added == ["documents", "metrics", "rejected"]
+    extended = _duckdb_contents(output / DUCKDB_FILE)
+    module.build_duckdb(output)
+    assert _duckdb_contents(output / DUCKDB_FILE) == extended
+    _views_match_release_folders(output)
