@@ -201,6 +201,7 @@ if __name__ == "__main__":
     _prefect_env()  # the settings the command line runs with
     from dangjian.corpus import list_raw
     from dangjian.workers import prestart
+    from benchmarks.run import phases
     from flows.release import release_flow, workers_kept
     from flows.runners import freeze_heap, plan
     from flows.warm import warm_session
@@ -214,10 +215,10 @@ if __name__ == "__main__":
     if run_plan.processes:
         prestart()
     flow = release_flow.with_options(task_runner=run_plan.task_runner)
-    times = []
+    times, flow_runs = [], []
     originals = {}
     try:
-        with workers_kept(), warm_session():  # as serve --warm runs them
+        with workers_kept(), warm_session() as client:  # as serve --warm runs them
             for i in range(runs + 1):  # the first warms the process up and is not counted
                 changed = raw / files[(i + 1) * len(files) // (runs + 2)]
                 originals.setdefault(changed, changed.read_bytes())
@@ -226,26 +227,67 @@ if __name__ == "__main__":
                 time.sleep(SETTLE_S)
                 freeze_heap(collect=True)  # as serve --warm does between runs
                 start = time.perf_counter()
-                summary = flow(raw_dir=str(raw), output_dir=output, processes=run_plan.processes)
+                state = flow(raw_dir=str(raw), output_dir=output, processes=run_plan.processes,
+                             return_state=True)
                 if i:
                     times.append(time.perf_counter() - start)
+                    flow_runs.append(state.state_details.flow_run_id)
+                summary = state.result()
                 assert summary.created and summary.cached == len(files) - 1, summary
+            found = phases(client, flow_runs, times)
     finally:  # the corpus as it was, for the full runs that follow
         for path, data in originals.items():
             path.write_bytes(data)
-    print(json.dumps(times))
+    print(json.dumps({"times": times, "phases": found}))
 """
 
 
-def warm_reruns(raw: Path, output: Path, env: dict[str, str], runs: int = 5) -> list[float]:
+def phases(client, flow_runs: list, walls: list[float], wait_s: float = 30.0) -> list[dict]:
+    """Where each warm re-run's time went, from the times Prefect recorded for its flow run and
+    task runs: ``prefect`` (creating, starting and ending the flow run: the wall time outside
+    it), ``scan``, ``batches`` (the extract-batch tasks, first start to last end), ``publish``
+    and ``flow`` (the rest of the flow function: planning, linking kept batches)."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    deadline = time.monotonic() + wait_s
+    while True:  # the server records task runs from events, a moment after they end
+        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=flow_runs)))
+        done = [t for t in tasks if t.end_time is not None]
+        if len({t.flow_run_id for t in done}) == len(set(flow_runs)) and len(done) == len(tasks) \
+                or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    found = []
+    for flow_run_id, wall in zip(flow_runs, walls):
+        run = client.read_flow_run(flow_run_id)
+        mine = [t for t in done if t.flow_run_id == flow_run_id]
+
+        def span(prefix: str) -> float:
+            named = [t for t in mine if t.task_key.startswith(prefix)]
+            if not named:
+                return 0.0
+            return (max(t.end_time for t in named) - min(t.start_time for t in named)).total_seconds()
+
+        total = run.total_run_time.total_seconds()
+        scan, batches, publish = span("scan_corpus"), span("extract_batch"), span("publish_release")
+        found.append({"prefect": round(wall - total, 3), "scan": round(scan, 3),
+                      "flow": round(total - scan - batches - publish, 3),
+                      "batches": round(batches, 3), "publish": round(publish, 3)})
+    return found
+
+
+def warm_reruns(raw: Path, output: Path, env: dict[str, str],
+                runs: int = 5) -> tuple[list[float], list[dict]]:
     """Seconds of each re-run after one changed document in one warm process, as
-    ``dangjian serve --warm`` runs a schedule (the first re-run warms up and is not counted)."""
+    ``dangjian serve --warm`` runs a schedule (the first re-run warms up and is not counted),
+    and where the time of each went (:func:`phases`)."""
     proc = subprocess.run([sys.executable, "-c", _WARM_RERUNS, str(raw), str(output), str(runs),
                            str(SETTLE_S)],
                           cwd=ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"warm re-runs failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    return found["times"], found["phases"]
 
 
 def _release_rows(output: Path, table: str) -> int:
@@ -264,6 +306,7 @@ def bench(n: int, sentences_per_doc: int, workdir: Path, env: dict[str, str],
     load = os.getloadavg()[0]
     runs: list[tuple[float, int, float]] = []
     warm_sets: list[list[float]] = []
+    warm_phases: list[dict] = []
     metrics = 0
     for _ in range(repeats):
         shutil.rmtree(output, ignore_errors=True)
@@ -272,7 +315,9 @@ def bench(n: int, sentences_per_doc: int, workdir: Path, env: dict[str, str],
             metrics = _release_rows(output, "metrics")
         # Right after each full run: the share of the two is the figure that matters, and this
         # machine's speed drifts by half within minutes, so both are taken under the same drift.
-        warm_sets.append(sorted(warm_reruns(raw, output, env)))
+        times, where = warm_reruns(raw, output, env)
+        warm_sets.append(sorted(times))
+        warm_phases += where
     full, _, full_cpu = min(runs)
     peak = max(run[1] for run in runs)
     warm = sorted(t for times in warm_sets for t in times)
@@ -310,6 +355,9 @@ def bench(n: int, sentences_per_doc: int, workdir: Path, env: dict[str, str],
         "rerun_warm_share_of_full": round(statistics.median(shares), 4),
         "rerun_warm_shares": [round(share, 4) for share in shares],
         "rerun_warm_share_of_best_full": round(statistics.median(warm) / full, 4),
+        # the median of each phase over all warm re-runs (see phases())
+        "rerun_warm_phases_s": {key: round(statistics.median(p[key] for p in warm_phases), 3)
+                                for key in (warm_phases[0] if warm_phases else {})},
         "batch_size": DEFAULT_BATCH_SIZE, "repeats": repeats,
         "load_average_before": round(load, 2),
         "date": time.strftime("%Y-%m-%d"),
