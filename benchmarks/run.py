@@ -15,7 +15,9 @@ varied: every document is new text with the same kinds of metrics, in about the 
   schedule (five runs, after one that warms the process up). The warm re-runs follow each full
   run, and their share of the full run is taken against that run: this machine's speed drifts
   by up to half within minutes, and a share of two times taken at different moments measures
-  the drift as much as the code. The corpus is restored after them.
+  the drift as much as the code. Where each warm re-run's time went is read from the times
+  Prefect recorded for its flow run and task runs (:func:`phases`). The corpus is restored
+  after them.
 
 Wall times depend on what else the machine runs: each result also gives the CPU seconds of the
 release's process tree and the load average before it started.
