@@ -84,7 +84,7 @@ def same_groups(files: list[Path], parent_files: list[Path]) -> bool:
 
     try:
         return groups(files) == groups(parent_files)
-    except (OSError, ParquetConcatError, pyarrow.ArrowException):
+    except (OSError, ValueError, KeyError, ParquetConcatError, pyarrow.ArrowException):
         return False
 
 

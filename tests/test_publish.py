@@ -463,9 +463,11 @@ def _rejected(name: str, reason: str) -> dict:
 def test_a_table_whose_row_groups_are_all_the_parents_is_not_compared(tmp_path, monkeypatch):
     """A night that changed one document leaves the other tables' row groups as they were in
     the parent (its rejected files here, and its changes: none in both): nothing of them is
-    compared or written, and the file still equals a rebuild. A table with a row group of its
-    own is compared as before."""
+    compared or written, and the file still equals a rebuild, and a rebuild that compares every
+    table. A table with a row group of its own, or without one of the parent's, or with one of
+    them twice, is compared as before."""
     import dangjian.publish as module
+    from dangjian import row_groups
 
     output = tmp_path / "out"
     output.mkdir()
@@ -485,7 +487,41 @@ def test_a_table_whose_row_groups_are_all_the_parents_is_not_compared(tmp_path, 
     added.clear()
     _publish_batches(output, batches({"c.txt": "标题"}, "empty file"), "e" * 64)
     assert added == ["documents", "metrics", "rejected"]
+    # The same row group twice is not the parent's rows (once): compared, not skipped.
+    twice = batches({"c.txt": "标题"}, "empty file")
+    twice[0]["rejected"] = twice[1]["rejected"]
+    added.clear()
+    _publish_batches(output, twice, "f" * 64)
+    assert "rejected" in added
+    # Rows gone: the parent's row groups are not all there any more.
+    added.clear()
+    _publish_batches(output, _batched_tables({"c.txt": "标题"}, {}), "0" * 64)
+    assert "rejected" in added
+    _views_match_release_folders(output)
     extended = _duckdb_contents(output / DUCKDB_FILE)
     module.build_duckdb(output)
     assert _duckdb_contents(output / DUCKDB_FILE) == extended
-    _views_match_release_folders(output)
+    # ... and equals a file that compared every table
+    monkeypatch.setattr(row_groups, "same_groups", lambda *args: False)
+    module.build_duckdb(output)
+    assert _duckdb_contents(output / DUCKDB_FILE) == extended
+
+
+def test_a_row_that_loses_copies_in_a_release_loses_them_in_the_duckdb_file(tmp_path):
+    """Quarantine rows may repeat (the model does not make them distinct): the DuckDB file pairs
+    a release's rows with the alive ones copy by copy, so each release shows as many copies of a
+    row as its Parquet file holds, whether the copies grow, shrink or go."""
+    row = {"table": "metrics", "doc_id": "a" * 64, "source_file": "a.txt", "char_start": 3.0,
+           "char_end": 6.0, "quote": "10个", "check": "value_range", "reason": "too large",
+           "row": "{}"}
+    for i, copies in enumerate((2, 1, 3, 0, 2)):
+        tables = _tables(2)
+        tables["quarantine"] = frame("quarantine", [row] * copies)
+        publish(tmp_path, tables, str(i) * 64)
+    assert list_versions(tmp_path) == ["1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0"]
+    _views_match_release_folders(tmp_path)
+    extended = _duckdb_contents(tmp_path / DUCKDB_FILE)
+    database.build(tmp_path / DUCKDB_FILE, [database.Release(v, tmp_path / "releases" / v,
+                                                             read_manifest(tmp_path, v))
+                                            for v in list_versions(tmp_path)])
+    assert _duckdb_contents(tmp_path / DUCKDB_FILE) == extended
