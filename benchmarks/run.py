@@ -248,30 +248,37 @@ def phases(client, flow_runs: list, walls: list[float], wait_s: float = 30.0) ->
     """Where each warm re-run's time went, from the times Prefect recorded for its flow run and
     task runs: ``prefect`` (creating, starting and ending the flow run: the wall time outside
     it), ``scan``, ``batches`` (the extract-batch tasks, first start to last end), ``publish``
-    and ``flow`` (the rest of the flow function: planning, linking kept batches)."""
+    and ``flow`` (the rest of the flow function: planning, linking kept batches). A run whose
+    tasks the server has not all recorded within ``wait_s`` is left out."""
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    tasks = ("scan_corpus", "extract_batch", "publish_release")  # each re-run runs all three
+
+    def recorded(runs: list) -> bool:
+        ended = [t for t in runs if t.start_time is not None and t.end_time is not None]
+        return len(ended) == len(runs) and all(any(t.task_key.startswith(name) for t in ended)
+                                               for name in tasks)
 
     deadline = time.monotonic() + wait_s
     while True:  # the server records task runs from events, a moment after they end
-        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=flow_runs)))
-        done = [t for t in tasks if t.end_time is not None]
-        if len({t.flow_run_id for t in done}) == len(set(flow_runs)) and len(done) == len(tasks) \
-                or time.monotonic() > deadline:
+        by_run: dict = {flow_run: [] for flow_run in flow_runs}
+        for task in client.read_task_runs(limit=200, flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=flow_runs))):
+            by_run.setdefault(task.flow_run_id, []).append(task)
+        if all(recorded(runs) for runs in by_run.values()) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
     found = []
-    for flow_run_id, wall in zip(flow_runs, walls):
-        run = client.read_flow_run(flow_run_id)
-        mine = [t for t in done if t.flow_run_id == flow_run_id]
+    for flow_run, wall in zip(flow_runs, walls):
+        if not recorded(by_run[flow_run]):
+            continue
 
-        def span(prefix: str) -> float:
-            named = [t for t in mine if t.task_key.startswith(prefix)]
-            if not named:
-                return 0.0
+        def span(name: str) -> float:
+            named = [t for t in by_run[flow_run] if t.task_key.startswith(name)]
             return (max(t.end_time for t in named) - min(t.start_time for t in named)).total_seconds()
 
-        total = run.total_run_time.total_seconds()
-        scan, batches, publish = span("scan_corpus"), span("extract_batch"), span("publish_release")
+        total = client.read_flow_run(flow_run).total_run_time.total_seconds()
+        scan, batches, publish = (span(name) for name in tasks)
         found.append({"prefect": round(wall - total, 3), "scan": round(scan, 3),
                       "flow": round(total - scan - batches - publish, 3),
                       "batches": round(batches, 3), "publish": round(publish, 3)})
@@ -360,6 +367,7 @@ def bench(n: int, sentences_per_doc: int, workdir: Path, env: dict[str, str],
         # the median of each phase over all warm re-runs (see phases())
         "rerun_warm_phases_s": {key: round(statistics.median(p[key] for p in warm_phases), 3)
                                 for key in (warm_phases[0] if warm_phases else {})},
+        "rerun_warm_phases_runs": len(warm_phases),
         "batch_size": DEFAULT_BATCH_SIZE, "repeats": repeats,
         "load_average_before": round(load, 2),
         "date": time.strftime("%Y-%m-%d"),
