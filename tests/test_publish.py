@@ -7,8 +7,8 @@ import pytest
 
 from dangjian import database
 from dangjian.pipeline import frame
-from dangjian.publish import (DUCKDB_FILE, latest_version, list_versions, next_version, publish,
-                              read_manifest)
+from dangjian.publish import (DUCKDB_FILE, build_duckdb, latest_version, list_versions,
+                              next_version, publish, read_manifest)
 from dangjian.staging import assemble, write_part
 from tests.test_pipeline import _metric
 
@@ -521,7 +521,5 @@ def test_a_row_that_loses_copies_in_a_release_loses_them_in_the_duckdb_file(tmp_
     assert list_versions(tmp_path) == ["1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0"]
     _views_match_release_folders(tmp_path)
     extended = _duckdb_contents(tmp_path / DUCKDB_FILE)
-    database.build(tmp_path / DUCKDB_FILE, [database.Release(v, tmp_path / "releases" / v,
-                                                             read_manifest(tmp_path, v))
-                                            for v in list_versions(tmp_path)])
+    build_duckdb(tmp_path)
     assert _duckdb_contents(tmp_path / DUCKDB_FILE) == extended
