@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable
 
 MAGIC = b"PAR1"
 #: Compact protocol types.
@@ -169,13 +169,22 @@ def _write_value(kind: int, value: Any, out: bytearray) -> None:
         raise ParquetConcatError(f"unknown Thrift compact type {kind}")
 
 
-def _write_struct(fields: Struct, out: bytearray) -> None:
+#: Writes a field's value itself (its header is written), or says False to leave it to the
+#: encoder.
+FieldWriter = Callable[[int, Any], bool]
+
+
+def _write_struct(fields: Struct, out: bytearray,
+                  special: dict[int, FieldWriter] | None = None) -> None:
+    """Encode a struct, fields and stop byte; ``special`` by field id writes some values."""
     last = 0
     for fid, kind, value in fields:
         _field_header(fid, kind, last, out)
+        last = fid
+        if special and fid in special and special[fid](kind, value):
+            continue
         if kind not in (_TRUE, _FALSE):
             _write_value(kind, value, out)
-        last = fid
     out.append(0)
 
 
@@ -244,36 +253,31 @@ def _template(group: Struct) -> Template:
         offsets.append(value)
         out.clear()
 
-    def cut_struct(fields: Struct, moved: tuple[int, ...]) -> None:
-        """A column chunk (its metadata nested in it), cut at the offsets ``moved``."""
-        last = 0
-        for fid, kind, value in fields:
-            _field_header(fid, kind, last, out)
-            last = fid
-            if fid in moved and value > 0:
-                cut(value)
-            elif fid == CHUNK_META and moved is CHUNK_OFFSETS:
-                cut_struct(value, META_OFFSETS)
-            elif kind not in (_TRUE, _FALSE):
-                _write_value(kind, value, out)
-        out.append(0)
-
-    last = 0
-    for fid, kind, value in group:
-        _field_header(fid, kind, last, out)
-        last = fid
-        if fid == GROUP_ORDINAL:
-            cut(_ORDINAL)
-        elif fid == GROUP_COLUMNS:
-            element, chunks = value
-            _list_header(element, len(chunks), out)
-            for chunk in chunks:
-                cut_struct(chunk, CHUNK_OFFSETS)
-        elif fid == GROUP_FILE_OFFSET and value > 0:
+    def offset(kind: int, value: Any) -> bool:  # offsets of 0 or below are not moved
+        if value > 0:
             cut(value)
-        elif kind not in (_TRUE, _FALSE):
-            _write_value(kind, value, out)
-    segments.append(bytes(out) + b"\x00")
+        return value > 0
+
+    def ordinal(kind: int, value: Any) -> bool:
+        cut(_ORDINAL)
+        return True
+
+    def meta(kind: int, value: Any) -> bool:
+        _write_struct(value, out, dict.fromkeys(META_OFFSETS, offset))
+        return True
+
+    chunk_fields = {**dict.fromkeys(CHUNK_OFFSETS, offset), CHUNK_META: meta}
+
+    def columns(kind: int, value: Any) -> bool:
+        element, chunks = value
+        _list_header(element, len(chunks), out)
+        for chunk in chunks:
+            _write_struct(chunk, out, chunk_fields)
+        return True
+
+    _write_struct(group, out, {GROUP_ORDINAL: ordinal, GROUP_COLUMNS: columns,
+                               GROUP_FILE_OFFSET: offset})
+    segments.append(bytes(out))
     return tuple(segments), tuple(offsets)
 
 
@@ -395,21 +399,21 @@ def _joined_footer(first: Struct, rows: int, count: int, groups: bytes) -> bytes
     """The footer of the first file with the row count and the row groups (``count`` of them,
     encoded in ``groups``) of the joined file: what :func:`encode` writes for that struct."""
     out = bytearray()
-    last = 0
-    for fid, kind, value in first:
-        _field_header(fid, kind, last, out)
-        last = fid
-        if fid == FILE_NUM_ROWS:
-            _zigzag(rows, out)
-        elif fid == FILE_ROW_GROUPS:
-            _list_header(_STRUCT, count, out)
-            out += groups
-            count = 0  # written
-        elif kind not in (_TRUE, _FALSE):
-            _write_value(kind, value, out)
-    if count:
+    written = []
+
+    def num_rows(kind: int, value: Any) -> bool:
+        _zigzag(rows, out)
+        return True
+
+    def row_groups(kind: int, value: Any) -> bool:
+        _list_header(_STRUCT, count, out)
+        out.extend(groups)
+        written.append(True)
+        return True
+
+    _write_struct(first, out, {FILE_NUM_ROWS: num_rows, FILE_ROW_GROUPS: row_groups})
+    if count and not written:
         raise ParquetConcatError("the first file's footer has no row groups field")
-    out.append(0)
     return bytes(out)
 
 
