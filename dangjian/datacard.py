@@ -2,7 +2,9 @@
 ``datapackage.json`` (a Frictionless Data Package), both written from the pandera models."""
 from __future__ import annotations
 
+import heapq
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -44,17 +46,16 @@ def datapackage(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def _counts(folder: Path, limits: dict[str, int]) -> dict[str, list[tuple[str, int]]]:
-    """Rows of metrics.parquet by each column of ``limits``, most first and at most its limit,
-    counted by DuckDB (any size) over one connection (opening one costs more than a count)."""
-    path = str(folder / "metrics.parquet").replace("'", "''")
-    con = queries.cursor()
-    try:
-        return {column: con.execute(
-            f"SELECT coalesce(CAST({column} AS VARCHAR), '(none)') AS k, count(*) AS n "
-            f"FROM read_parquet('{path}') GROUP BY k ORDER BY n DESC, k LIMIT {int(limit)}"
-        ).fetchall() for column, limit in limits.items()}
-    finally:
-        con.close()
+    """Rows of metrics.parquet by each column of ``limits``, most first (ties by value) and at
+    most its limit; counted in one scan by DuckDB (any size), which the page's charts share."""
+    counts = queries.value_counts(folder / "metrics.parquet", limits)
+    out = {}
+    for column, limit in limits.items():
+        merged: Counter = Counter()
+        for value, n in counts[column].items():
+            merged["(none)" if value is None else str(value)] += n
+        out[column] = heapq.nsmallest(limit, merged.items(), key=lambda kv: (-kv[1], kv[0]))
+    return out
 
 
 def _table(rows: list[tuple[str, int]], header: str) -> list[str]:

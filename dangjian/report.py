@@ -12,11 +12,13 @@ Releases are immutable, so the page of a new release is written into its staging
 """
 from __future__ import annotations
 
+import hashlib
 import heapq
 import html
 import json
 import math
 import os
+import pickle
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -179,8 +181,8 @@ COLUMNS = {
 @dataclass(frozen=True)
 class Bars:
     """What a bar chart needs of its counts: the largest ones in chart order (count down, then
-    label), how many labels there are in all and the sum of all counts. DuckDB gives these for a
-    whole release, so the labels of a large one (a bar per document) never reach Python."""
+    label), how many labels there are in all and the sum of all counts. For a whole release
+    they come from DuckDB's counts by value, so no row reaches Python, only distinct labels."""
 
     top: tuple[tuple[Any, int], ...]
     labels: int
@@ -192,24 +194,23 @@ class Bars:
         return cls(tuple(top), len(counts), sum(counts.values()))
 
 
-#: One ``(chart, label, n)`` select per chart, with the labels of :func:`_chart_counts`.
-_CHART_SQL = {
-    "kind": "SELECT 'kind' AS chart, quantity_kind AS label, count(*) AS n FROM {metrics} GROUP BY ALL",
-    "metric": "SELECT 'metric', metric, count(*) FROM {metrics} GROUP BY ALL",
-    # grouped before coalescing: the label is then made once per place, not once per row
-    "place": "SELECT 'place', coalesce(label, '(no place)'), sum(n) FROM (SELECT geography AS label, "
-             "count(*) AS n FROM {metrics} GROUP BY ALL) GROUP BY ALL",
-    "document": "SELECT 'document', source_file, count(*) FROM {metrics} GROUP BY ALL",
-    "check": "SELECT 'check', concat(\"table\", ': ', \"check\"), count(*) FROM {quarantine} GROUP BY ALL",
-}
-_CHART_TABLE = {name: "quarantine" if name == "check" else "metrics" for name in _CHART_SQL}
-#: The largest ``limit`` bars of each chart (ties by label, in code point order as in Python),
-#: with the chart's number of labels and sum of counts.
-_TOP_BARS = ("SELECT chart, label, n, labels, total FROM (SELECT *, "
-             "row_number() OVER (PARTITION BY chart ORDER BY n DESC, label) AS rank, "
-             "count(*) OVER (PARTITION BY chart) AS labels, "
-             "sum(n) OVER (PARTITION BY chart) AS total FROM ({counts})) "
-             "WHERE rank <= {limit} ORDER BY chart, rank")
+#: The charts of the metrics table: the column counted, and the label of its NULL (None: none).
+_METRIC_CHARTS = {"kind": ("quantity_kind", None), "metric": ("metric", None),
+                  "place": ("geography", "(no place)"), "document": ("source_file", None)}
+#: The chart of the quarantine table, counted by DuckDB: its ``(label, n)`` rows.
+_CHECK_SQL = "SELECT concat(\"table\", ': ', \"check\"), count(*) FROM {quarantine} GROUP BY ALL"
+
+
+def top_bars(counts: dict[Any, int], limit: int, null_label: str | None = None) -> Bars:
+    """The bars of counts by value (a NULL value under ``null_label``, counted with any value
+    of that name): count down, then label in code point order, as DuckDB orders them (no label
+    last)."""
+    merged: Counter = Counter()
+    for value, n in counts.items():
+        merged[null_label if value is None else value] += n
+    top = heapq.nsmallest(limit, merged.items(),
+                          key=lambda kv: (-kv[1], kv[0] is None, kv[0] or ""))
+    return Bars(tuple(top), len(merged), sum(merged.values()))
 
 
 class _Tables:
@@ -217,6 +218,7 @@ class _Tables:
     connection costs more than most of the queries the page needs)."""
 
     def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
         self.sources = {name: f"read_parquet({_sql_text(str(folder / f'{name}.parquet'))})"
                         for name in TABLE_FILES if (folder / f"{name}.parquet").is_file()}
         self.con = queries.cursor()
@@ -255,21 +257,18 @@ class _Tables:
         return dict(self.con.execute(sql).fetchall())
 
     def charts(self, limit: int) -> dict[str, Bars]:
-        """Every chart's bars over the whole release, counted and cut to ``limit`` by DuckDB in
-        one query, so the cost in Python does not grow with the release."""
-        charts = {name: Bars((), 0, 0) for name in _CHART_SQL}
-        selects = [sql.format(**self.sources) for name, sql in _CHART_SQL.items()
-                   if _CHART_TABLE[name] in self.sources]
-        if not selects:
-            return charts
-        sql = _TOP_BARS.format(counts=" UNION ALL ".join(selects), limit=int(limit))
-        found: dict[str, list[tuple[Any, int]]] = defaultdict(list)
-        sizes: dict[str, tuple[int, int]] = {}
-        for chart, label, n, labels, total in self.con.execute(sql).fetchall():
-            found[chart].append((label, n))
-            sizes[chart] = (labels, total)
-        for chart, top in found.items():
-            charts[chart] = Bars(tuple(top), *sizes[chart])
+        """Every chart's bars over the whole release: the metrics counted by value in one scan
+        (:func:`dangjian.queries.value_counts`, which the data card's counts share), so only
+        each column's distinct values reach Python."""
+        charts = {name: Bars((), 0, 0) for name in (*_METRIC_CHARTS, "check")}
+        if "metrics" in self.sources:
+            counts = queries.value_counts(self.folder / "metrics.parquet",
+                                          [column for column, _ in _METRIC_CHARTS.values()])
+            for name, (column, null_label) in _METRIC_CHARTS.items():
+                charts[name] = top_bars(counts[column], limit, null_label)
+        if "quarantine" in self.sources:
+            sql = _CHECK_SQL.format(quarantine=self.sources["quarantine"])
+            charts["check"] = top_bars(dict(self.con.execute(sql).fetchall()), limit)
         return charts
 
 
@@ -460,6 +459,37 @@ def build_report(folder: Path, raw_dir: Path | None,
 
 
 def render(data: ReleaseData) -> str:
+    documents, payload = _shown(data)
+    version = data.manifest.get("version", "")
+    return fill(template(), {
+        "title": esc(f"Dangjian Metrics {version}"),
+        "header": _header(data.manifest),
+        "overview": _overview(data),
+        "documents": documents,
+        "changes": _changes(data),
+        "data": payload,
+    })
+
+
+#: The last :func:`_shown` result and the digest of what it was made from: a warm process
+#: (``serve --warm``) shows the same first documents night after night, and writing their
+#: highlighted texts and the page's data is most of the page's cost.
+_last_shown: tuple[bytes, tuple[str, str]] | None = None
+
+
+def _shown(data: ReleaseData) -> tuple[str, str]:
+    """The page's documents (texts with highlights) and its data (JSON): made from the shown
+    documents, their metrics, the quarantined rows and the texts alone. A text is that of its
+    document's ``doc_id`` (the sha256 of the raw file, checked on reading) or missing, with a
+    note, so the digest covers which are missing, not the texts."""
+    global _last_shown
+    key = hashlib.sha256(pickle.dumps(
+        (data.documents, data.metrics, data.quarantine, data.notes,
+         [name for name, text in data.texts.items() if text is None]),
+        protocol=pickle.HIGHEST_PROTOCOL)).digest()
+    last = _last_shown
+    if last is not None and last[0] == key:
+        return last[1]
     doc_index = {d["source_file"]: i for i, d in enumerate(data.documents)}
     spans: dict[str, list[Span]] = defaultdict(list)
     metric_rows = []
@@ -492,15 +522,9 @@ def render(data: ReleaseData) -> str:
     payload = {"documents": [{"file": d["source_file"], "title": d.get("title")}
                              for d in data.documents],
                "metrics": metric_rows, "quarantine": quarantine_rows}
-    version = data.manifest.get("version", "")
-    return fill(template(), {
-        "title": esc(f"Dangjian Metrics {version}"),
-        "header": _header(data.manifest),
-        "overview": _overview(data),
-        "documents": _documents(data, spans),
-        "changes": _changes(data),
-        "data": script_json(payload),
-    })
+    shown_parts = (_documents(data, spans), script_json(payload))
+    _last_shown = (key, shown_parts)
+    return shown_parts
 
 
 def template() -> str:

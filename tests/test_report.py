@@ -126,6 +126,33 @@ def test_text_and_data_are_escaped():
     assert json.loads(body)["metrics"][0]["subject"] == evil
 
 
+def test_a_page_made_again_from_other_rows_shows_them(monkeypatch):
+    """The documents and data kept from the last page are used only for the same rows and
+    texts: any change to them makes the page anew."""
+    import dangjian.report as report
+
+    text = "全市共有党组织32个，党员560名。"
+    first = _data(text, [_metric(6, 9, text), _metric(13, 17, text)])
+    page = render(first)
+    assert render(first) == page
+    changes = {
+        "a metric": lambda d: d.metrics[1].update(quote="党员56"),
+        "a metric less": lambda d: d.metrics.pop(),
+        "a document": lambda d: d.documents[0].update(title="另一个"),
+        "a quarantined row": lambda d: d.quarantine.append(
+            {"source_file": "a.txt", "char_start": 0, "char_end": 2, "quote": "全市",
+             "table": "metrics", "check": "c", "reason": "r", "row": "{}"}),
+        "a text missing": lambda d: d.texts.update({"a.txt": None}),
+    }
+    for name, change in changes.items():
+        data = _data(text, [_metric(6, 9, text), _metric(13, 17, text)])
+        change(data)
+        again = render(data)
+        monkeypatch.setattr(report, "_last_shown", None)
+        assert again == render(data) != page, name
+        render(first)
+
+
 def test_crossing_and_nested_spans_nest_and_cover_their_characters():
     text = "0123456789abcdef"
     spans = [Span(0, 10, "m", 0), Span(2, 5, "m", 1), Span(3, 8, "m", 2), Span(0, 10, "m", 3),
