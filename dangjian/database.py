@@ -24,8 +24,10 @@ The file is written in the 1.0 storage format, so DuckDB 1.x clients can open it
 from __future__ import annotations
 
 import copy
+import glob
 import logging
 import os
+import secrets
 import shutil
 import threading
 from dataclasses import dataclass, field
@@ -398,6 +400,78 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
     return info.st_ino, info.st_size, info.st_mtime_ns
 
 
+@dataclass
+class Copy:
+    """A copy of the file, open, and what it holds: made ahead of the release it will take
+    (:func:`open_copy`), while the night's batches run."""
+
+    tmp: Path
+    con: duckdb.DuckDBPyConnection
+    #: The file as it was copied (see :func:`_stamp`).
+    stamp: tuple[int, int, int]
+    #: The versions the copy records, oldest first.
+    versions: list[str]
+    latest: str | None
+
+    def discard(self) -> None:
+        self.con.close()
+        remove(self.tmp)
+
+
+#: Copies made ahead of a release are named ``.<file>.<pid>-<token>.tmp``: outside the output's
+#: lock, two runs must not share one.
+COPY_PATTERN = ".{name}.{pid}-{token}.tmp"
+
+
+def copy_name(target: Path) -> Path:
+    return target.with_name(COPY_PATTERN.format(name=target.name, pid=os.getpid(),
+                                                token=secrets.token_hex(4)))
+
+
+def open_copy(target: Path, tmp: Path) -> Copy | None:
+    """Copy the file to ``tmp`` and open the copy; None (leaving nothing) when the file is
+    missing, in another layout, unreadable or written to while it was copied."""
+    target = Path(target)
+    stamp = _stamp(target)
+    if stamp is None:
+        return None
+    con = None
+    try:
+        shutil.copyfile(target, tmp)
+        if _stamp(target) != stamp:
+            raise OSError("written to while it was copied")
+        con = connect(tmp)
+        if not _has_layout(con):
+            raise duckdb.Error("another layout")
+        copy = Copy(tmp, con, stamp, known_versions(con), _latest_of(con))
+        _table_columns(con, TABLES[0])  # DuckDB's catalog is read on first use
+        return copy
+    except (OSError, duckdb.Error):
+        if con is not None:
+            con.close()
+        remove(tmp)
+        return None
+
+
+def remove_dead_copies(target: Path) -> None:
+    """Copies left by runs whose process is gone (see :data:`COPY_PATTERN`)."""
+    target = Path(target)
+    for path in target.parent.glob(f".{glob.escape(target.name)}.*-*.tmp*"):
+        pid = path.name[len(target.name) + 2:].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Extension:
     """Adds one release to a copy of the file that ends at its parent, in a thread while the
     rest of the release is written: :meth:`start` adds the content tables, :meth:`finish` the
@@ -407,10 +481,11 @@ class Extension:
     """
 
     def __init__(self, target: Path, release: Release, parent: Release | None,
-                 published: list[str]) -> None:
+                 published: list[str], copy: Copy | None = None) -> None:
         self.target, self.release, self.parent = Path(target), release, parent
         self.published = published  # versions before this one, oldest first
         self.tmp = self.target.with_name(f".{self.target.name}.tmp")
+        self._copy = copy  # made ahead (see open_copy): used if it still holds the parent
         self._con: duckdb.DuckDBPyConnection | None = None
         self._seq = 0
         self._loaded = self._written = False
@@ -437,24 +512,29 @@ class Extension:
             self._loaded = False
 
     def _load_content(self) -> bool:
-        remove(self.tmp)
-        self._stamp = _stamp(self.target)
-        if self.parent is None:
-            if self.published:
+        made, self._copy = self._copy, None
+        if self.parent is None or not self.published \
+                or self.published[-1] != self.parent.version:
+            if made is not None:
+                made.discard()
+            if self.parent is not None or self.published:
                 return False
+            remove(self.tmp)
+            self._stamp = _stamp(self.target)
             self._con = connect(self.tmp)
             create(self._con)
         else:
-            if not self.published or self.published[-1] != self.parent.version \
-                    or self._stamp is None:
-                return False
-            shutil.copyfile(self.target, self.tmp)
-            if _stamp(self.target) != self._stamp:
-                return False  # written to meanwhile
+            if made is not None and made.stamp != _stamp(self.target):
+                made.discard()  # the file was written to since: copy it again
+                made = None
+            if made is None:
+                remove(self.tmp)
+                made = open_copy(self.target, self.tmp)
+                if made is None:
+                    return False
             # The copy is checked, not the file: one connection fewer, and the same bytes.
-            self._con = connect(self.tmp)
-            if _latest_of(self._con) != self.parent.version \
-                    or known_versions(self._con) != self.published:
+            self.tmp, self._con, self._stamp = made.tmp, made.con, made.stamp
+            if made.latest != self.parent.version or made.versions != self.published:
                 return False
         self._seq = len(self.published) + 1
         self._con.execute("BEGIN TRANSACTION")
@@ -520,6 +600,9 @@ class Extension:
     def abort(self) -> None:
         """Stop and leave nothing behind (a no-op after :meth:`swap`)."""
         self._join()
+        if self._copy is not None:  # never started
+            self._copy.discard()
+            self._copy = None
         if self._finisher is not None:
             self._finisher.join()
         self._close()

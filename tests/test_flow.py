@@ -1,9 +1,13 @@
 """The release flow end to end under a Prefect test harness."""
 import hashlib
+import os
+
+import duckdb
 
 import pyarrow.parquet as pq
 import pytest
 
+from dangjian import database
 from dangjian.publish import list_versions
 from flows.release import release_flow, reporting_progress
 
@@ -80,16 +84,28 @@ def test_dask_and_worker_processes_give_the_same_tables(prefect_harness, raw_cop
         assert a == b == c, table
 
 
-def test_second_run_after_one_change_reads_the_rest_from_cache(prefect_harness, raw_copy, tmp_path):
+def test_second_run_after_one_change_reads_the_rest_from_cache(prefect_harness, raw_copy, tmp_path,
+                                                              monkeypatch):
     out = tmp_path / "out"
     first = release_flow(raw_dir=str(raw_copy), output_dir=str(out))
     assert first.cached == 0
     path = raw_copy / "001_fb00645a8e6ebd2d.txt"
     path.write_text(path.read_text(encoding="utf-8") + "\n全区新建党支部12个。\n", encoding="utf-8")
+    made = []
+    real_open = database.open_copy
+    monkeypatch.setattr(database, "open_copy",
+                        lambda target, tmp: made.append(tmp) or real_open(target, tmp))
     second = release_flow(raw_dir=str(raw_copy), output_dir=str(out))
     assert second.created and second.version == "1.1.0"
     assert second.cached == first.documents - 1
     assert second.metrics == first.metrics + 1
+    # the DuckDB file was copied once, while the batch ran, and that copy took the release
+    assert len(made) == 1 and made[0].parent == out.resolve()
+    assert made[0].name.startswith(f".dangjian.duckdb.{os.getpid()}-")  # not the publish's own
+    assert not list(out.glob(".dangjian.duckdb*"))
+    con = duckdb.connect(str(out / "dangjian.duckdb"), read_only=True)
+    assert con.execute("SELECT version FROM releases WHERE is_latest").fetchall() == [("1.1.0",)]
+    con.close()
 
 
 def test_workers_are_kept_between_runs_inside_workers_kept_only(prefect_harness, raw_copy,

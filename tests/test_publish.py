@@ -216,6 +216,97 @@ def test_a_duckdb_file_written_to_during_a_publish_is_rebuilt_not_replaced(tmp_p
     _views_match_release_folders(tmp_path)
 
 
+def _copy_ahead_counted(monkeypatch):
+    """duckdb_copy_ahead, with the copies made (by open_copy) and rebuilds counted."""
+    import dangjian.publish as module
+
+    made, rebuilds = [], []
+    real_open, real_build = database.open_copy, module.build_duckdb
+    monkeypatch.setattr(database, "open_copy",
+                        lambda target, tmp: made.append(tmp) or real_open(target, tmp))
+    monkeypatch.setattr(module, "build_duckdb",
+                        lambda output: rebuilds.append(1) or real_build(output))
+    return made, rebuilds
+
+
+def _ready(output):
+    """Wait until the copy made ahead for ``output`` is made."""
+    import dangjian.publish as module
+
+    module._copies[output.resolve()][0].join()
+
+
+def test_a_copy_made_ahead_takes_the_release_as_a_rebuild_would(tmp_path, monkeypatch):
+    from dangjian.publish import build_duckdb, duckdb_copy_ahead
+
+    publish(tmp_path, _tables(2), "c" * 64)
+    made, rebuilds = _copy_ahead_counted(monkeypatch)
+    with duckdb_copy_ahead(tmp_path):
+        _ready(tmp_path)
+        assert len(made) == 1 and made[0].is_file() and made[0].name.endswith(".tmp")
+        publish(tmp_path, _tables(3), "d" * 64)
+        assert len(made) == 1 and not made[0].exists()  # it was the copy extended and swapped in
+    assert rebuilds == []
+    extended = _duckdb_contents(tmp_path / DUCKDB_FILE)
+    build_duckdb(tmp_path)
+    assert _duckdb_contents(tmp_path / DUCKDB_FILE) == extended
+    assert not list(tmp_path.glob(f".{DUCKDB_FILE}*"))
+    _views_match_release_folders(tmp_path)
+
+
+def test_a_copy_made_ahead_of_a_file_written_to_since_is_not_used(tmp_path, monkeypatch):
+    from dangjian.publish import build_duckdb, duckdb_copy_ahead
+
+    publish(tmp_path, _tables(2), "c" * 64)
+    made, rebuilds = _copy_ahead_counted(monkeypatch)
+    with duckdb_copy_ahead(tmp_path):
+        _ready(tmp_path)
+        build_duckdb(tmp_path)  # another process rewrites the file after the copy was made
+        publish(tmp_path, _tables(3), "d" * 64)
+        assert len(made) == 2 and not any(path.exists() for path in made)
+    assert rebuilds == []  # the release went to a new copy of the file
+    extended = _duckdb_contents(tmp_path / DUCKDB_FILE)
+    build_duckdb(tmp_path)
+    assert _duckdb_contents(tmp_path / DUCKDB_FILE) == extended
+    assert not list(tmp_path.glob(f".{DUCKDB_FILE}*"))
+
+
+def test_a_copy_made_ahead_and_not_used_is_removed(tmp_path, monkeypatch):
+    from dangjian.publish import duckdb_copy_ahead
+
+    publish(tmp_path, _tables(2), "c" * 64)
+    made, _ = _copy_ahead_counted(monkeypatch)
+    before = (tmp_path / DUCKDB_FILE).read_bytes()
+    with duckdb_copy_ahead(tmp_path):
+        _ready(tmp_path)
+        publish(tmp_path, _tables(2), "c" * 64)  # the same tables: no release
+    with pytest.raises(RuntimeError):
+        with duckdb_copy_ahead(tmp_path):
+            raise RuntimeError("a batch failed")
+    assert len(made) == 2
+    assert not list(tmp_path.glob(f".{DUCKDB_FILE}*"))
+    assert (tmp_path / DUCKDB_FILE).read_bytes() == before
+    with duckdb_copy_ahead(tmp_path / "none"):  # no file yet: nothing to copy
+        _ready(tmp_path / "none")
+    assert not (tmp_path / "none").exists()
+
+
+def test_copies_left_by_dead_runs_are_removed_and_those_of_live_ones_kept(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    publish(tmp_path, _tables(2), "c" * 64)
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    dead = tmp_path / f".{DUCKDB_FILE}.{int(child.stdout)}-0a0b0c0d.tmp"
+    alive = tmp_path / f".{DUCKDB_FILE}.{os.getpid()}-0a0b0c0d.tmp"
+    for path in (dead, dead.with_name(dead.name + ".wal"), alive):
+        path.write_bytes(b"x")
+    publish(tmp_path, _tables(3), "d" * 64)
+    assert sorted(p.name for p in tmp_path.glob(f".{DUCKDB_FILE}*")) == [alive.name]
+
+
 def test_the_duckdb_copy_finishes_beside_the_card_and_report_and_a_failure_there_rebuilds(
         tmp_path, monkeypatch, caplog):
     """The changes table and the release's row go into the copy in a thread started before the
