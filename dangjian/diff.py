@@ -29,7 +29,7 @@ import duckdb
 import pyarrow
 import pyarrow.parquet as pq
 
-from dangjian import row_groups
+from dangjian import queries, row_groups
 from schemas.tables import arrow_schema
 
 COMPARED = ("value", "value_high", "unit", "qualifier", "quantity_kind", "statistic", "subject",
@@ -176,11 +176,17 @@ def unshared_metrics(old: Path, new: Path) -> row_groups.Unshared | None:
 def _write_query(query: str, spill: Path, schema: pyarrow.Schema, writer: pq.ParquetWriter,
                  relations: dict[str, pyarrow.Table] | None = None) -> int:
     """Stream the query's rows into ``writer``, one row group per batch; the number of rows.
-    ``relations``: Arrow tables the query reads by name."""
+    ``relations``: Arrow tables the query reads by name. Joining those (at most
+    ``row_groups.MAX_UNSHARED_BYTES`` a side) takes the process's shared database (opening one
+    costs more than a night's join); joining whole files, a database of its own, which spills
+    to disk past its memory limit."""
     rows = 0
-    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 2,
-                                 "temp_directory": str(spill),
-                                 "preserve_insertion_order": False})
+    if relations:
+        con = queries.cursor()
+    else:
+        con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 2,
+                                     "temp_directory": str(spill),
+                                     "preserve_insertion_order": False})
     try:
         for name, table in (relations or {}).items():
             con.register(name, table)

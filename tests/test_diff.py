@@ -162,3 +162,24 @@ def test_fast_path_tells_the_extractor_version_from_every_row(tmp_path):
     new = publish(tmp_path, tables("海曙区", "2"), "2" * 64).path
     fast, full, changes = _both_ways(old, new, tmp_path)
     assert fast == full and [c["cause"] for c in changes] == ["rules or catalog changed"]
+
+
+def test_unshared_rows_are_joined_in_the_shared_database_and_whole_files_in_their_own(
+        tmp_path, monkeypatch):
+    import dangjian.diff as diff
+    from dangjian import queries, row_groups
+
+    old = publish(tmp_path, _corpus({"a.txt": (A, "宁波市", [1]), "b.txt": (B, "宁波市", [2])}),
+                  "1" * 64).path
+    new = publish(tmp_path, _corpus({"a.txt": (A, "宁波市", [1]), "b.txt": (C, "宁波市", [5])}),
+                  "2" * 64).path
+    opened = []
+    real_connect, real_cursor = diff.duckdb.connect, queries.cursor
+    monkeypatch.setattr(diff.duckdb, "connect",
+                        lambda *a, **k: opened.append("own") or real_connect(*a, **k))
+    monkeypatch.setattr(queries, "cursor", lambda: opened.append("shared") or real_cursor())
+    assert write_changes(old, new, tmp_path / "groups.parquet") == 2
+    monkeypatch.setattr(row_groups, "MAX_UNSHARED_BYTES", -1)
+    assert write_changes(old, new, tmp_path / "files.parquet") == 2
+    assert opened == ["shared", "own"]
+    assert (tmp_path / "groups.parquet").read_bytes() == (tmp_path / "files.parquet").read_bytes()
