@@ -37,7 +37,6 @@ from typing import Any
 import duckdb
 
 from dangjian import row_groups
-from dangjian.row_groups import Unshared
 
 logger = logging.getLogger(__name__)
 
@@ -201,11 +200,11 @@ def add_content(con: duckdb.DuckDBPyConnection, release: Release, seq: int,
     for table in tables:
         files = release.files(table)
         if table == "metrics" and same and changed is not None:
-            groups = row_groups.unshared_rows(files, same.files(table), changed)
-            _add_table(con, table, files, seq, only_files=changed, groups=groups)
+            unshared = _unshared(files, same.files(table), changed)
+            _add_table(con, table, files, seq, only_files=changed, unshared=unshared)
         elif table == "documents" and same:
-            groups = row_groups.unshared_rows(files, same.files(table))
-            changed = _add_table(con, table, files, seq, report_files=True, groups=groups)
+            unshared = _unshared(files, same.files(table))
+            changed = _add_table(con, table, files, seq, report_files=True, unshared=unshared)
         elif same and row_groups.same_groups(files, same.files(table)):
             # Every row group is one of the parent's, and the parent's rows are the ones
             # alive: nothing ends and nothing is new (a night's quarantine and rejected files).
@@ -214,14 +213,35 @@ def add_content(con: duckdb.DuckDBPyConnection, release: Release, seq: int,
             _add_table(con, table, files, seq)
 
 
+def _unshared(files: list[Path], parent_files: list[Path],
+              force: list[str] | None = None) -> tuple[str, str] | None:
+    """Relations of the rows of the row groups the release's files and its parent's do not
+    share (and of those that may hold a file of ``force``), read by DuckDB from the files by
+    their ranges of source_file (:func:`dangjian.row_groups.unshared_ranges`): the release's,
+    then the parent's. None when they cannot be told so."""
+    if not files or not parent_files:
+        return None
+    ranges = row_groups.unshared_ranges(files, parent_files, force)
+    if ranges is None:
+        return None
+    where = " OR ".join(f"source_file BETWEEN {_sql(low)} AND {_sql(high)}"
+                        for low, high in ranges) or "false"
+
+    def rows(side: list[Path]) -> str:
+        return f"(SELECT * FROM read_parquet([{', '.join(_sql(f) for f in side)}]) WHERE {where})"
+
+    return rows(files), rows(parent_files)
+
+
 def _add_table(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], seq: int,
                only_files: list[str] | None = None, report_files: bool = False,
-               groups: Unshared | None = None) -> list[str] | None:
+               unshared: tuple[str, str] | None = None) -> list[str] | None:
     """End the rows of ``table`` that are not in the release's file any more and insert the
     new ones. ``only_files``: compare only rows of these source files, once the hashes of the
     other files' rows show them unchanged. ``report_files``: return the source files whose rows
-    changed. ``groups``: the rows the release and its parent do not share (the parent's rows
-    are the file's rows alive now), so that only those are compared."""
+    changed. ``unshared``: relations of the rows the release and its parent do not share (see
+    :func:`_unshared`; the parent's rows are the file's rows alive now), so that only those are
+    compared."""
     rows = ROWS.format(table=table)
     have = _table_columns(con, table)
     incoming = f"read_parquet([{', '.join(_sql(f) for f in files)}])" if files else None
@@ -246,10 +266,8 @@ def _add_table(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], se
     in_files = ""
     changed: list[str] | None = None
     by_file = incoming is not None and "source_file" in present
-    if groups is not None and by_file and (only_files is not None or report_files):
-        con.register("unshared_new", groups.new)
-        con.register("unshared_old", groups.old)
-        new_rows, old_rows = (f"SELECT {values} FROM unshared_{side}" for side in ("new", "old"))
+    if unshared is not None and by_file and (only_files is not None or report_files):
+        new_rows, old_rows = (f"SELECT {values} FROM {side}" for side in unshared)
         if report_files:
             only_files = sorted(r[0] for r in con.execute(
                 f"SELECT DISTINCT source_file FROM (({old_rows}) EXCEPT ALL ({new_rows}) "
@@ -270,11 +288,9 @@ def _add_table(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], se
             in_files, changed = "", None
             source = f"SELECT {values} FROM {incoming}"
         elif not only_files:
-            _unregister(con, groups)
             return changed
     con.execute(f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT *, {_hash(names)} AS {ROW_HASH} "
                 f"FROM ({source})" + (f" WHERE {in_files}" if in_files else "")).fetchall()
-    _unregister(con, groups)
     keyed = ", ".join(_quote(n) for n in [*names, ROW_HASH])
     alive = f"SELECT {keyed} FROM {rows} WHERE until_seq IS NULL" + (
         f" AND {in_files}" if in_files else "")
@@ -328,12 +344,6 @@ def _in_files(con: duckdb.DuckDBPyConnection, only_files: list[str]) -> str:
     con.execute("CREATE OR REPLACE TEMP TABLE changed_files (source_file VARCHAR)")
     con.executemany("INSERT INTO changed_files VALUES (?)", [[f] for f in only_files])
     return "source_file IN (SELECT source_file FROM changed_files)"
-
-
-def _unregister(con: duckdb.DuckDBPyConnection, groups: Unshared | None) -> None:
-    if groups is not None:
-        for name in ("unshared_new", "unshared_old"):
-            con.unregister(name)
 
 
 def _hash(names: list[str]) -> str:

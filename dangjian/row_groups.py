@@ -23,6 +23,10 @@ from dangjian.parquet_concat import ParquetConcatError, row_group_digests
 MAX_UNSHARED_BYTES = 128 * 2 ** 20
 
 
+#: A row group: its file, its index there and its digest.
+Group = tuple[Path, int, bytes]
+
+
 @dataclass
 class Unshared:
     """The rows of the row groups that a release's table and its parent's do not share byte for
@@ -44,22 +48,7 @@ def unshared_rows(files: list[Path], parent_files: list[Path], force: list[str] 
         return None
     readers: dict[Path, Any] = {}
     try:
-        new = [(f, i, d) for f in files for i, d in enumerate(row_group_digests(f))]
-        old = [(f, i, d) for f in parent_files for i, d in enumerate(row_group_digests(f))]
-        readers.update((f, pq.ParquetFile(f)) for f in dict.fromkeys([*files, *parent_files]))
-        spare: dict[bytes, list[int]] = {}
-        for k, (_, _, digest) in enumerate(old):
-            spare.setdefault(digest, []).append(k)
-        pairs: dict[int, int] = {}  # a group of files -> its equal group of parent_files
-        for k, (_, _, digest) in enumerate(new):
-            if spare.get(digest):
-                pairs[k] = spare[digest].pop()
-        if force:
-            pairs = {k: j for k, j in pairs.items()
-                     if not (_may_hold(readers, new[k], force) or _may_hold(readers, old[j], force))}
-        shared = set(pairs.values())
-        new = [g for k, g in enumerate(new) if k not in pairs]
-        old = [g for k, g in enumerate(old) if k not in shared]
+        new, old = _unshared_groups(files, parent_files, force, readers)
         if sum(readers[path].metadata.row_group(i).total_byte_size
                for path, i, _ in new + old) > MAX_UNSHARED_BYTES:
             return None  # most rows differ (other batches, other rules): compare on disk
@@ -72,6 +61,64 @@ def unshared_rows(files: list[Path], parent_files: list[Path], force: list[str] 
     finally:
         for reader in readers.values():
             reader.close()
+
+
+def unshared_ranges(files: list[Path], parent_files: list[Path],
+                    force: list[str] | None = None) -> list[tuple[str, str]] | None:
+    """Ranges of ``source_file`` (first and last name, in order, not overlapping) that hold
+    every row of the row groups :func:`unshared_rows` would read, by their statistics: a
+    reader of tables sorted by source_file that filters on them reads those row groups only,
+    and any other row it finds is in a group both sides share, the same on both. None when a
+    group has no statistics of source_file, or as :func:`unshared_rows` (too many rows, files
+    that cannot be read so)."""
+    if not files:
+        return None
+    readers: dict[Path, Any] = {}
+    try:
+        new, old = _unshared_groups(files, parent_files, force, readers)
+        if sum(readers[path].metadata.row_group(i).total_byte_size
+               for path, i, _ in new + old) > MAX_UNSHARED_BYTES:
+            return None
+        spans = []
+        for path, index, _ in new + old:
+            stats = _source_file_statistics(readers[path].metadata.row_group(index))
+            if stats is None or not stats.has_min_max:
+                return None
+            spans.append((stats.min, stats.max))
+    except (OSError, ValueError, KeyError, ParquetConcatError, pyarrow.ArrowException):
+        return None
+    finally:
+        for reader in readers.values():
+            reader.close()
+    ranges: list[tuple[str, str]] = []
+    for low, high in sorted(spans):
+        if ranges and low <= ranges[-1][1]:
+            ranges[-1] = (ranges[-1][0], max(high, ranges[-1][1]))
+        else:
+            ranges.append((low, high))
+    return ranges
+
+
+def _unshared_groups(files: list[Path], parent_files: list[Path], force: list[str] | None,
+                     readers: dict[Path, Any]) -> tuple[list[Group], list[Group]]:
+    """The row groups of each side that the other does not share (see :func:`unshared_rows`);
+    ``readers`` receives an open reader of every file."""
+    new = [(f, i, d) for f in files for i, d in enumerate(row_group_digests(f))]
+    old = [(f, i, d) for f in parent_files for i, d in enumerate(row_group_digests(f))]
+    readers.update((f, pq.ParquetFile(f)) for f in dict.fromkeys([*files, *parent_files]))
+    spare: dict[bytes, list[int]] = {}
+    for k, (_, _, digest) in enumerate(old):
+        spare.setdefault(digest, []).append(k)
+    pairs: dict[int, int] = {}  # a group of files -> its equal group of parent_files
+    for k, (_, _, digest) in enumerate(new):
+        if spare.get(digest):
+            pairs[k] = spare[digest].pop()
+    if force:
+        pairs = {k: j for k, j in pairs.items()
+                 if not (_may_hold(readers, new[k], force) or _may_hold(readers, old[j], force))}
+    shared = set(pairs.values())
+    return ([g for k, g in enumerate(new) if k not in pairs],
+            [g for k, g in enumerate(old) if k not in shared])
 
 
 def same_groups(files: list[Path], parent_files: list[Path]) -> bool:
@@ -88,19 +135,23 @@ def same_groups(files: list[Path], parent_files: list[Path]) -> bool:
         return False
 
 
-def _may_hold(readers: dict[Path, Any], group: tuple[Path, int, bytes], names: list[str]) -> bool:
-    meta = readers[group[0]].metadata.row_group(group[1])
+def _may_hold(readers: dict[Path, Any], group: Group, names: list[str]) -> bool:
+    stats = _source_file_statistics(readers[group[0]].metadata.row_group(group[1]))
+    if stats is None or not stats.has_min_max:
+        return True
+    return any(stats.min <= name <= stats.max for name in names)
+
+
+def _source_file_statistics(meta: Any) -> Any:
+    """The statistics of a row group's source_file column (None without)."""
     for j in range(meta.num_columns):
         column = meta.column(j)
         if column.path_in_schema == "source_file":
-            stats = column.statistics
-            if stats is None or not stats.has_min_max:
-                return True
-            return any(stats.min <= name <= stats.max for name in names)
-    return True
+            return column.statistics
+    return None
 
 
-def _read(readers: dict[Path, Any], groups: list[tuple[Path, int, bytes]],
+def _read(readers: dict[Path, Any], groups: list[Group],
           columns: list[str] | None, empty: pyarrow.Table) -> pyarrow.Table:
     by_file: dict[Path, list[int]] = {}
     for path, index, _ in groups:

@@ -485,26 +485,25 @@ def test_only_row_groups_not_shared_with_the_parent_are_compared(tmp_path, monke
     output.mkdir()
     _publish_batches(output, _batched_tables({}, {}), "c" * 64)
     compared = []
-    real = row_groups.unshared_rows
+    real = row_groups.unshared_ranges
 
-    def spy(files, parent_files, force=None, columns=None):
-        found = real(files, parent_files, force, columns)
-        if columns is None:  # the DuckDB file's comparison, not the changes table's
-            compared.append((found.new.num_rows, found.old.num_rows, force))
+    def spy(files, parent_files, force=None):
+        found = real(files, parent_files, force)
+        compared.append((found, force))
         return found
 
-    monkeypatch.setattr(row_groups, "unshared_rows", spy)
+    monkeypatch.setattr(row_groups, "unshared_ranges", spy)
     # c.txt got a title: its documents row changed, its metric rows did not.
     _publish_batches(output, _batched_tables({"c.txt": "标题"}, {}), "d" * 64)
     # The second batch's documents group differs; its metrics group is the same bytes, but is
     # compared all the same, since it holds c.txt.
-    assert compared == [(2, 2, None), (6, 6, ["c.txt"])]
+    assert compared == [([("c.txt", "d.txt")], None), ([("c.txt", "d.txt")], ["c.txt"])]
     compared.clear()
     # Tables made by hand: a.txt's metric rows changed though no documents row did. Its group
     # is unshared, the hash check sees rows outside the changed files differ, and every row is
     # compared in full.
     _publish_batches(output, _batched_tables({"c.txt": "标题"}, {"a.txt": "党员"}), "e" * 64)
-    assert compared == [(0, 0, None), (6, 6, [])]
+    assert compared == [([], None), ([("a.txt", "b.txt")], [])]
     extended = _duckdb_contents(output / DUCKDB_FILE)
     module.build_duckdb(output)
     assert _duckdb_contents(output / DUCKDB_FILE) == extended
@@ -519,11 +518,12 @@ def test_rows_are_compared_from_the_files_when_too_many_row_groups_differ(tmp_pa
     _publish_batches(output, _batched_tables({}, {}), "c" * 64)
     monkeypatch.setattr(row_groups, "MAX_UNSHARED_BYTES", -1)
     found = []
-    real = row_groups.unshared_rows
-    monkeypatch.setattr(row_groups, "unshared_rows",
-                        lambda *a, **k: found.append(real(*a, **k)) or found[-1])
+    for name in ("unshared_rows", "unshared_ranges"):  # the changes table's, the DuckDB file's
+        real = getattr(row_groups, name)
+        monkeypatch.setattr(row_groups, name,
+                            lambda *a, real=real, **k: found.append(real(*a, **k)) or found[-1])
     _publish_batches(output, _batched_tables({"c.txt": "标题", "a.txt": "题"}, {}), "d" * 64)
-    assert found and all(f is None for f in found)
+    assert len(found) == 3 and all(f is None for f in found)
     _views_match_release_folders(output)
 
 
@@ -614,3 +614,29 @@ def test_a_row_that_loses_copies_in_a_release_loses_them_in_the_duckdb_file(tmp_
     extended = _duckdb_contents(tmp_path / DUCKDB_FILE)
     build_duckdb(tmp_path)
     assert _duckdb_contents(tmp_path / DUCKDB_FILE) == extended
+
+
+def test_unshared_ranges_are_the_source_files_of_the_row_groups_not_shared(tmp_path):
+    import pyarrow
+
+    from dangjian import row_groups
+
+    def write(path, names, statistics=True):
+        table = pyarrow.table({"source_file": names, "n": list(range(len(names)))})
+        with pq.ParquetWriter(path, table.schema, write_statistics=statistics) as writer:
+            for start in range(0, len(names), 2):  # row groups of two rows
+                writer.write_table(table.slice(start, 2))
+
+    names = ["a", "b", "c", "d", "e", "f", "g", "h"]
+    write(tmp_path / "old.parquet", names)
+    changed = names[:2] + ["c", "dd"] + names[4:6] + ["g", "i"]
+    write(tmp_path / "new.parquet", changed)
+    files, parent = [tmp_path / "new.parquet"], [tmp_path / "old.parquet"]
+    # the second and fourth groups differ; the ranges of both sides are merged
+    assert row_groups.unshared_ranges(files, parent) == [("c", "dd"), ("g", "i")]
+    # a group that may hold a forced file is read on both sides, though shared
+    assert row_groups.unshared_ranges(files, parent, force=["e"]) == [
+        ("c", "dd"), ("e", "f"), ("g", "i")]
+    assert row_groups.unshared_ranges(parent, parent) == []
+    write(tmp_path / "bare.parquet", changed, statistics=False)
+    assert row_groups.unshared_ranges([tmp_path / "bare.parquet"], parent) is None
