@@ -37,6 +37,7 @@ from typing import Any
 import duckdb
 
 from dangjian import row_groups
+from dangjian.staging import _alive as alive
 
 logger = logging.getLogger(__name__)
 
@@ -217,8 +218,9 @@ def _unshared(files: list[Path], parent_files: list[Path],
               force: list[str] | None = None) -> tuple[str, str] | None:
     """Relations of the rows of the row groups the release's files and its parent's do not
     share (and of those that may hold a file of ``force``), read by DuckDB from the files by
-    their ranges of source_file (:func:`dangjian.row_groups.unshared_ranges`): the release's,
-    then the parent's. None when they cannot be told so."""
+    their ranges of source_file (:func:`dangjian.row_groups.unshared_ranges`; rows of shared
+    groups a range takes in are the same on both sides): the release's, then the parent's.
+    None when they cannot be told so."""
     if not files or not parent_files:
         return None
     ranges = row_groups.unshared_ranges(files, parent_files, force)
@@ -454,32 +456,27 @@ def open_copy(target: Path, tmp: Path) -> Copy | None:
         if not _has_layout(con):
             raise duckdb.Error("another layout")
         copy = Copy(tmp, con, stamp, known_versions(con), _latest_of(con))
-        _table_columns(con, TABLES[0])  # DuckDB's catalog is read on first use
+        _table_columns(con, TABLES[0])  # the first query of duckdb_columns() costs the most
         return copy
-    except (OSError, duckdb.Error):
+    except BaseException as error:
         if con is not None:
             con.close()
         remove(tmp)
-        return None
+        if isinstance(error, (OSError, duckdb.Error)):
+            return None
+        raise
 
 
 def remove_dead_copies(target: Path) -> None:
-    """Copies left by runs whose process is gone (see :data:`COPY_PATTERN`)."""
+    """Copies left by runs that died: those made ahead by a process that is gone (see
+    :data:`COPY_PATTERN`), and the one a publish makes itself, whose name is fixed (the caller
+    holds the output's lock, under which publishes run)."""
     target = Path(target)
+    remove(target.with_name(f".{target.name}.tmp"))
     for path in target.parent.glob(f".{glob.escape(target.name)}.*-*.tmp*"):
         pid = path.name[len(target.name) + 2:].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not alive(int(pid)):
             path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Extension:
@@ -534,16 +531,20 @@ class Extension:
             self._con = connect(self.tmp)
             create(self._con)
         else:
-            if made is not None and made.stamp != _stamp(self.target):
-                made.discard()  # the file was written to since: copy it again
-                made = None
+            if made is not None:
+                # Now this extension's to close and remove, whatever happens next.
+                self.tmp, self._con, self._stamp = made.tmp, made.con, made.stamp
+                if made.stamp != _stamp(self.target):  # written to since: copy it again
+                    self._close()
+                    remove(self.tmp)
+                    self.tmp, made = self.target.with_name(f".{self.target.name}.tmp"), None
             if made is None:
                 remove(self.tmp)
                 made = open_copy(self.target, self.tmp)
                 if made is None:
                     return False
+                self._con, self._stamp = made.con, made.stamp
             # The copy is checked, not the file: one connection fewer, and the same bytes.
-            self.tmp, self._con, self._stamp = made.tmp, made.con, made.stamp
             if made.latest != self.parent.version or made.versions != self.published:
                 return False
         self._seq = len(self.published) + 1

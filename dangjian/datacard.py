@@ -45,10 +45,16 @@ def datapackage(manifest: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: The metric columns counted by value for the card and the release's page alike: asked for
+#: together, they are counted in one scan (:func:`dangjian.queries.value_counts`).
+COUNTED_COLUMNS = ("quantity_kind", "metric", "geography", "source_file")
+
+
 def _counts(folder: Path, limits: dict[str, int]) -> dict[str, list[tuple[str, int]]]:
     """Rows of metrics.parquet by each column of ``limits``, most first (ties by value) and at
-    most its limit; counted in one scan by DuckDB (any size), which the page's charts share."""
-    counts = queries.value_counts(folder / "metrics.parquet", limits)
+    most its limit; counted by DuckDB (any size), with the page's charts."""
+    others = [c for c in limits if c not in COUNTED_COLUMNS]
+    counts = queries.value_counts(folder / "metrics.parquet", [*COUNTED_COLUMNS, *others])
     out = {}
     for column, limit in limits.items():
         merged: Counter = Counter()

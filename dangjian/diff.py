@@ -177,9 +177,9 @@ def _write_query(query: str, spill: Path, schema: pyarrow.Schema, writer: pq.Par
                  relations: dict[str, pyarrow.Table] | None = None) -> int:
     """Stream the query's rows into ``writer``, one row group per batch; the number of rows.
     ``relations``: Arrow tables the query reads by name. Joining those (at most
-    ``row_groups.MAX_UNSHARED_BYTES`` a side) takes the process's shared database (opening one
-    costs more than a night's join); joining whole files, a database of its own, which spills
-    to disk past its memory limit."""
+    ``row_groups.MAX_UNSHARED_BYTES`` in all, far within its default memory limit) takes the
+    process's shared database (opening one costs more than a night's join); joining whole
+    files, a database of its own, which spills to disk past its memory limit."""
     rows = 0
     if relations:
         con = queries.cursor()

@@ -337,9 +337,10 @@ def duckdb_copy_ahead(output: Path) -> Iterator[None]:
         with _copies_lock:
             _copies.pop(output, None)
         thread.join()
-        if made[0] is not None:
-            made[0].discard()
-            made[0] = None
+        with _copies_lock:
+            left, made[0] = made[0], None
+        if left is not None:
+            left.discard()
 
 
 def _take_copy(output: Path) -> database.Copy | None:

@@ -38,10 +38,11 @@ MAX_COUNTED_FILES = 4
 def value_counts(path: Path, columns: Iterable[str]) -> dict[str, dict[Any, int]]:
     """Rows of a Parquet file by each value of each of ``columns`` (NULL as None), counted in
     one scan. The counts of a file are kept while it is unchanged (its device, inode, size and
-    modification time), so that a release's data card and page count it once."""
+    modification and change times), so that a release's data card and page, asking for the
+    same columns, count it once."""
     columns = list(dict.fromkeys(columns))
     info = os.stat(path)
-    key = (str(path), (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns))
+    key = (str(path), (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns))
     with _lock:
         known = dict(_counted.get(key, {}))
     missing = [c for c in columns if c not in known]
@@ -52,7 +53,7 @@ def value_counts(path: Path, columns: Iterable[str]) -> dict[str, dict[Any, int]
             while len(_counted) >= MAX_COUNTED_FILES:
                 del _counted[next(iter(_counted))]  # the oldest
             _counted[key] = known
-    return {c: known[c] for c in columns}
+    return {c: dict(known[c]) for c in columns}  # the kept ones stay as counted
 
 
 def _count(path: Path, columns: list[str]) -> dict[str, dict[Any, int]]:

@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from dangjian import queries
 from dangjian.corpus import RawDocument, Rejection, read_document
+from dangjian.datacard import COUNTED_COLUMNS
 from dangjian.publish import Decorator
 from dangjian.verify import release_folder
 
@@ -262,8 +263,9 @@ class _Tables:
         each column's distinct values reach Python."""
         charts = {name: Bars((), 0, 0) for name in (*_METRIC_CHARTS, "check")}
         if "metrics" in self.sources:
-            counts = queries.value_counts(self.folder / "metrics.parquet",
-                                          [column for column, _ in _METRIC_CHARTS.values()])
+            columns = [column for column, _ in _METRIC_CHARTS.values()]
+            counts = queries.value_counts(self.folder / "metrics.parquet", [
+                *COUNTED_COLUMNS, *(c for c in columns if c not in COUNTED_COLUMNS)])
             for name, (column, null_label) in _METRIC_CHARTS.items():
                 charts[name] = top_bars(counts[column], limit, null_label)
         if "quarantine" in self.sources:
@@ -375,9 +377,9 @@ def load_release(folder: Path, raw_dir: Path | None,
     """The tables of a release folder, sorted, and each document's decoded text from raw/ when
     the raw file is still the one the release was built from (same sha256).
 
-    Counts and charts are aggregated by DuckDB over the whole release; only the rows the page
-    lists (the first ``MAX_DOCUMENTS`` documents and their metrics, the first rows of the other
-    tables) are read into Python.
+    Counts and charts are aggregated by DuckDB over the whole release (a count per distinct
+    value reaches Python); only the rows the page lists (the first ``MAX_DOCUMENTS`` documents
+    and their metrics, the first rows of the other tables) are read into Python.
     """
     folder = Path(folder)
     if manifest is None:

@@ -18,8 +18,9 @@ import pyarrow.parquet as pq
 
 from dangjian.parquet_concat import ParquetConcatError, row_group_digests
 
-#: The most bytes (uncompressed) of unshared row groups read into memory; past it, the rows are
-#: compared by DuckDB from the files, under its memory limit.
+#: The most bytes (uncompressed) of unshared row groups compared as such (the changes table
+#: holds their rows in memory, the DuckDB file reads them by their ranges); past it, the tables
+#: are compared whole by DuckDB from the files, under its memory limit.
 MAX_UNSHARED_BYTES = 128 * 2 ** 20
 
 
@@ -38,17 +39,16 @@ class Unshared:
     old: pyarrow.Table
 
 
-def unshared_rows(files: list[Path], parent_files: list[Path], force: list[str] | None = None,
+def unshared_rows(files: list[Path], parent_files: list[Path],
                   columns: list[str] | None = None) -> Unshared | None:
     """The rows (``columns``, or all) of the row groups of ``files`` and ``parent_files`` that
-    the other side does not have byte for byte (each pair of equal row groups shared once), and
-    of both groups of any pair that may hold a source file of ``force`` (by the source_file
-    statistics). None when they cannot be read so, or are too many to hold in memory."""
+    the other side does not have byte for byte (each pair of equal row groups shared once).
+    None when they cannot be read so, or are too many to hold in memory."""
     if not files:
         return None
     readers: dict[Path, Any] = {}
     try:
-        new, old = _unshared_groups(files, parent_files, force, readers)
+        new, old = _unshared_groups(files, parent_files, None, readers)
         if sum(readers[path].metadata.row_group(i).total_byte_size
                for path, i, _ in new + old) > MAX_UNSHARED_BYTES:
             return None  # most rows differ (other batches, other rules): compare on disk
@@ -66,7 +66,8 @@ def unshared_rows(files: list[Path], parent_files: list[Path], force: list[str] 
 def unshared_ranges(files: list[Path], parent_files: list[Path],
                     force: list[str] | None = None) -> list[tuple[str, str]] | None:
     """Ranges of ``source_file`` (first and last name, in order, not overlapping) that hold
-    every row of the row groups :func:`unshared_rows` would read, by their statistics: a
+    every row of the row groups :func:`unshared_rows` would read, and of both groups of any
+    pair that may hold a source file of ``force``, by their statistics: a
     reader of tables sorted by source_file that filters on them reads those row groups only,
     and any other row it finds is in a group both sides share, the same on both. None when a
     group has no statistics of source_file, or as :func:`unshared_rows` (too many rows, files
@@ -101,8 +102,9 @@ def unshared_ranges(files: list[Path], parent_files: list[Path],
 
 def _unshared_groups(files: list[Path], parent_files: list[Path], force: list[str] | None,
                      readers: dict[Path, Any]) -> tuple[list[Group], list[Group]]:
-    """The row groups of each side that the other does not share (see :func:`unshared_rows`);
-    ``readers`` receives an open reader of every file."""
+    """The row groups of each side that the other does not share (each pair of equal row groups
+    shared once), and both groups of any pair that may hold a source file of ``force`` (by the
+    source_file statistics); ``readers`` receives an open reader of every file."""
     new = [(f, i, d) for f in files for i, d in enumerate(row_group_digests(f))]
     old = [(f, i, d) for f in parent_files for i, d in enumerate(row_group_digests(f))]
     readers.update((f, pq.ParquetFile(f)) for f in dict.fromkeys([*files, *parent_files]))

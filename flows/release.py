@@ -13,7 +13,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -214,8 +214,9 @@ def release_flow(raw_dir: str = "raw", output_dir: str = "output",
         cache = ExtractionCache(Path(cache_dir))
         cache.prune(current=document_keys(cache, digests, _metadata(raw_dir)))
     try:
-        # Tasks in threads publish in this process: the DuckDB file is copied meanwhile.
-        with duckdb_copy_ahead(Path(output_dir)) if _tasks_here() else nullcontext():
+        # Publishing runs here (a direct call, whatever runs the batches): the DuckDB file is
+        # copied meanwhile.
+        with duckdb_copy_ahead(Path(output_dir)):
             with _worker_pool(processes):
                 counts = _run_batches(raw_dir, chunks, str(workdir), cache_dir, scan)
             quarantined = sum(c.quarantined for c in counts)
@@ -241,19 +242,14 @@ def _summary(published: PublishResult, output_dir: str, cached: int) -> ReleaseS
     )
 
 
-def _tasks_here() -> bool:
-    """Whether the flow's tasks run in this process (in threads: the thread and process
-    runners), not on Dask's workers."""
-    return isinstance(getattr(FlowRunContext.get(), "task_runner", None), ThreadPoolTaskRunner)
-
-
 def _unvisited() -> Callable[[Any], Any]:
     """What keeps Prefect from walking a batch's names and digests in search of futures to
     wait on (a tenth of a second of this process per 1,000 files, taken from the workers):
     ``quote`` where tasks run in threads (the thread and process runners). A quote pickled for
     another process comes back wrapping a 1-tuple, so Dask gets the values themselves (and its
     runner walks the parameters to send them anyway)."""
-    return quote if _tasks_here() else (lambda value: value)
+    runner = getattr(FlowRunContext.get(), "task_runner", None)
+    return quote if isinstance(runner, ThreadPoolTaskRunner) else (lambda value: value)
 
 
 def _run_batches(raw_dir: str, chunks: list[list[str]], workdir: str, cache_dir: str | None,

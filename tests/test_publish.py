@@ -1,3 +1,4 @@
+import hashlib
 import json
 
 import duckdb
@@ -291,6 +292,41 @@ def test_a_copy_made_ahead_and_not_used_is_removed(tmp_path, monkeypatch):
     assert not (tmp_path / "none").exists()
 
 
+def test_a_copy_taken_by_a_publish_that_fails_is_removed(tmp_path, monkeypatch):
+    import dangjian.publish as module
+    from dangjian.publish import duckdb_copy_ahead
+
+    publish(tmp_path, _tables(2), "c" * 64)
+    made, _ = _copy_ahead_counted(monkeypatch)
+    before = (tmp_path / DUCKDB_FILE).read_bytes()
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("the changes table failed")
+
+    monkeypatch.setattr(module, "write_changes", boom)
+    with duckdb_copy_ahead(tmp_path):
+        _ready(tmp_path)
+        with pytest.raises(RuntimeError):
+            publish(tmp_path, _tables(3), "d" * 64)
+        assert len(made) == 1 and not made[0].exists()
+    assert not list(tmp_path.glob(f".{DUCKDB_FILE}*"))
+    assert (tmp_path / DUCKDB_FILE).read_bytes() == before
+
+
+def test_the_copy_a_dead_publish_left_is_removed_when_a_copy_made_ahead_is_used(tmp_path,
+                                                                               monkeypatch):
+    from dangjian.publish import duckdb_copy_ahead
+
+    publish(tmp_path, _tables(2), "c" * 64)
+    for name in (f".{DUCKDB_FILE}.tmp", f".{DUCKDB_FILE}.tmp.wal"):
+        (tmp_path / name).write_bytes(b"left by a publish that was killed")
+    made, rebuilds = _copy_ahead_counted(monkeypatch)
+    with duckdb_copy_ahead(tmp_path):
+        publish(tmp_path, _tables(3), "d" * 64)
+    assert len(made) == 1 and rebuilds == []
+    assert not list(tmp_path.glob(f".{DUCKDB_FILE}*"))
+
+
 def test_copies_left_by_dead_runs_are_removed_and_those_of_live_ones_kept(tmp_path):
     import os
     import subprocess
@@ -504,6 +540,41 @@ def test_only_row_groups_not_shared_with_the_parent_are_compared(tmp_path, monke
     # compared in full.
     _publish_batches(output, _batched_tables({"c.txt": "标题"}, {"a.txt": "党员"}), "e" * 64)
     assert compared == [([], None), ([("a.txt", "b.txt")], [])]
+    extended = _duckdb_contents(output / DUCKDB_FILE)
+    module.build_duckdb(output)
+    assert _duckdb_contents(output / DUCKDB_FILE) == extended
+    _views_match_release_folders(output)
+
+
+def test_a_range_that_takes_in_rows_of_a_shared_row_group_compares_them_alike(tmp_path):
+    """The ranges of source_file of the unshared row groups can hold rows of a shared one (here
+    batches whose names interleave, which runs never make): those rows are read on both sides,
+    and the file still equals a rebuild. A name with a quote is written into the SQL."""
+    import dangjian.publish as module
+
+    def tables(title):
+        out = []
+        for names in (["a.txt", "it's.txt"], ["b.txt", "z.txt"]):
+            documents, metrics = [], []
+            for name in names:
+                doc_id = hashlib.sha256(name.encode()).hexdigest()
+                documents.append({"doc_id": doc_id, "source_file": name,
+                                  "title": title if name == "b.txt" else None, "publisher": None,
+                                  "published": pd.Timestamp("2021-01-02"), "url": None,
+                                  "place": "宁波市", "encoding": "utf-8", "script": "simplified",
+                                  "n_chars": 100})
+                metrics += [_metric(metric_id=f"{name}{i}", doc_id=doc_id, source_file=name,
+                                    char_start=i * 10, char_end=i * 10 + 3) for i in range(2)]
+            out.append({"documents": frame("documents", documents),
+                        "metrics": frame("metrics", metrics),
+                        "quarantine": frame("quarantine", []), "rejected": frame("rejected", [])})
+        return out
+
+    output = tmp_path / "out"
+    output.mkdir()
+    _publish_batches(output, tables(None), "c" * 64)
+    _publish_batches(output, tables("标题"), "d" * 64)  # b.txt's row: the range b.txt to z.txt
+    _publish_batches(output, tables("另一个"), "e" * 64)
     extended = _duckdb_contents(output / DUCKDB_FILE)
     module.build_duckdb(output)
     assert _duckdb_contents(output / DUCKDB_FILE) == extended
