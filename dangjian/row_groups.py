@@ -9,6 +9,8 @@ comparing the tables, at the cost of what changed.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,51 +48,42 @@ def unshared_rows(files: list[Path], parent_files: list[Path],
     None when they cannot be read so, or are too many to hold in memory."""
     if not files:
         return None
-    readers: dict[Path, Any] = {}
     try:
-        new, old = _unshared_groups(files, parent_files, None, readers)
-        if sum(readers[path].metadata.row_group(i).total_byte_size
-               for path, i, _ in new + old) > MAX_UNSHARED_BYTES:
-            return None  # most rows differ (other batches, other rules): compare on disk
-        empty = readers[files[0]].schema_arrow.empty_table()
-        if columns is not None:
-            empty = empty.select(columns)
-        return Unshared(_read(readers, new, columns, empty), _read(readers, old, columns, empty))
-    except (OSError, ValueError, KeyError, ParquetConcatError, pyarrow.ArrowException):
+        with _opened() as readers:
+            groups = _unshared_groups(files, parent_files, None, readers)
+            if groups is None:
+                return None
+            empty = readers[files[0]].schema_arrow.empty_table()
+            if columns is not None:
+                empty = empty.select(columns)
+            return Unshared(*(_read(readers, side, columns, empty) for side in groups))
+    except _UNREADABLE:
         return None
-    finally:
-        for reader in readers.values():
-            reader.close()
 
 
 def unshared_ranges(files: list[Path], parent_files: list[Path],
                     force: list[str] | None = None) -> list[tuple[str, str]] | None:
     """Ranges of ``source_file`` (first and last name, in order, not overlapping) that hold
-    every row of the row groups :func:`unshared_rows` would read, and of both groups of any
-    pair that may hold a source file of ``force``, by their statistics: a
-    reader of tables sorted by source_file that filters on them reads those row groups only,
-    and any other row it finds is in a group both sides share, the same on both. None when a
-    group has no statistics of source_file, or as :func:`unshared_rows` (too many rows, files
-    that cannot be read so)."""
+    every row of the row groups :func:`unshared_rows` would read, and of both groups of any pair
+    that may hold a source file of ``force``, by their statistics: a reader of tables sorted by
+    source_file that filters on them reads those row groups only, and any other row it finds is
+    in a group both sides share, the same on both. None when a group has no statistics of
+    source_file, or as :func:`unshared_rows` (too many rows, files that cannot be read so)."""
     if not files:
         return None
-    readers: dict[Path, Any] = {}
+    spans = []
     try:
-        new, old = _unshared_groups(files, parent_files, force, readers)
-        if sum(readers[path].metadata.row_group(i).total_byte_size
-               for path, i, _ in new + old) > MAX_UNSHARED_BYTES:
-            return None
-        spans = []
-        for path, index, _ in new + old:
-            stats = _source_file_statistics(readers[path].metadata.row_group(index))
-            if stats is None or not stats.has_min_max:
+        with _opened() as readers:
+            groups = _unshared_groups(files, parent_files, force, readers)
+            if groups is None:
                 return None
-            spans.append((stats.min, stats.max))
-    except (OSError, ValueError, KeyError, ParquetConcatError, pyarrow.ArrowException):
+            for path, index, _ in groups[0] + groups[1]:
+                stats = _source_file_statistics(readers[path].metadata.row_group(index))
+                if stats is None or not stats.has_min_max:
+                    return None
+                spans.append((stats.min, stats.max))
+    except _UNREADABLE:
         return None
-    finally:
-        for reader in readers.values():
-            reader.close()
     ranges: list[tuple[str, str]] = []
     for low, high in sorted(spans):
         if ranges and low <= ranges[-1][1]:
@@ -100,11 +93,27 @@ def unshared_ranges(files: list[Path], parent_files: list[Path],
     return ranges
 
 
+#: What reading a file's footer or row groups can raise when it is not what a join wrote.
+_UNREADABLE = (OSError, ValueError, KeyError, ParquetConcatError, pyarrow.ArrowException)
+
+
+@contextmanager
+def _opened() -> Iterator[dict[Path, Any]]:
+    """Readers by file, filled by the caller, closed at the end."""
+    readers: dict[Path, Any] = {}
+    try:
+        yield readers
+    finally:
+        for reader in readers.values():
+            reader.close()
+
+
 def _unshared_groups(files: list[Path], parent_files: list[Path], force: list[str] | None,
-                     readers: dict[Path, Any]) -> tuple[list[Group], list[Group]]:
+                     readers: dict[Path, Any]) -> tuple[list[Group], list[Group]] | None:
     """The row groups of each side that the other does not share (each pair of equal row groups
     shared once), and both groups of any pair that may hold a source file of ``force`` (by the
-    source_file statistics); ``readers`` receives an open reader of every file."""
+    source_file statistics); ``readers`` receives an open reader of every file. None when
+    they hold more than ``MAX_UNSHARED_BYTES``."""
     new = [(f, i, d) for f in files for i, d in enumerate(row_group_digests(f))]
     old = [(f, i, d) for f in parent_files for i, d in enumerate(row_group_digests(f))]
     readers.update((f, pq.ParquetFile(f)) for f in dict.fromkeys([*files, *parent_files]))
@@ -119,8 +128,12 @@ def _unshared_groups(files: list[Path], parent_files: list[Path], force: list[st
         pairs = {k: j for k, j in pairs.items()
                  if not (_may_hold(readers, new[k], force) or _may_hold(readers, old[j], force))}
     shared = set(pairs.values())
-    return ([g for k, g in enumerate(new) if k not in pairs],
-            [g for k, g in enumerate(old) if k not in shared])
+    new = [g for k, g in enumerate(new) if k not in pairs]
+    old = [g for k, g in enumerate(old) if k not in shared]
+    if sum(readers[path].metadata.row_group(i).total_byte_size
+           for path, i, _ in new + old) > MAX_UNSHARED_BYTES:
+        return None  # most rows differ (other batches, other rules): compare on disk
+    return new, old
 
 
 def same_groups(files: list[Path], parent_files: list[Path]) -> bool:
