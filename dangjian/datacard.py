@@ -2,9 +2,7 @@
 ``datapackage.json`` (a Frictionless Data Package), both written from the pandera models."""
 from __future__ import annotations
 
-import heapq
 import json
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -45,23 +43,22 @@ def datapackage(manifest: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-#: The metric columns counted by value for the card and the release's page alike: asked for
-#: together, they are counted in one scan (:func:`dangjian.queries.value_counts`).
+#: The metric columns counted by value for the card and the release's page alike, in one scan.
 COUNTED_COLUMNS = ("quantity_kind", "metric", "geography", "source_file")
+
+
+def metric_counts(folder: Path) -> dict[str, dict[Any, int]]:
+    """The rows of a release folder's metrics.parquet by each value of :data:`COUNTED_COLUMNS`
+    (:func:`dangjian.queries.value_counts`: counted once while the file is unchanged)."""
+    return queries.value_counts(folder / "metrics.parquet", COUNTED_COLUMNS)
 
 
 def _counts(folder: Path, limits: dict[str, int]) -> dict[str, list[tuple[str, int]]]:
     """Rows of metrics.parquet by each column of ``limits``, most first (ties by value) and at
-    most its limit; counted by DuckDB (any size), with the page's charts."""
-    others = [c for c in limits if c not in COUNTED_COLUMNS]
-    counts = queries.value_counts(folder / "metrics.parquet", [*COUNTED_COLUMNS, *others])
-    out = {}
-    for column, limit in limits.items():
-        merged: Counter = Counter()
-        for value, n in counts[column].items():
-            merged["(none)" if value is None else str(value)] += n
-        out[column] = heapq.nsmallest(limit, merged.items(), key=lambda kv: (-kv[1], kv[0]))
-    return out
+    most its limit, NULL as "(none)"."""
+    counts = metric_counts(folder)
+    return {column: queries.top_counts(counts[column], limit, "(none)")[0]
+            for column, limit in limits.items()}
 
 
 def _table(rows: list[tuple[str, int]], header: str) -> list[str]:

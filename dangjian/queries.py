@@ -6,8 +6,10 @@ long-lived process (``serve --warm``) writes these every night.
 """
 from __future__ import annotations
 
+import heapq
 import os
 import threading
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -76,3 +78,16 @@ def _count(path: Path, columns: list[str]) -> dict[str, dict[Any, int]]:
                 out[column][values[i]] = n
                 break
     return out
+
+
+def top_counts(counts: dict[Any, int], limit: int, null_label: str | None = None
+               ) -> tuple[list[tuple[Any, int]], int, int]:
+    """The ``limit`` largest of counts by value (a NULL value under ``null_label``, counted
+    with any value of that name), count down, then value in code point order, as DuckDB orders
+    them (no value last); and the number of values and the sum of all counts."""
+    merged: Counter = Counter()
+    for value, n in counts.items():
+        merged[null_label if value is None else value] += n
+    top = heapq.nsmallest(limit, merged.items(),
+                          key=lambda kv: (-kv[1], kv[0] is None, kv[0] or ""))
+    return top, len(merged), sum(merged.values())

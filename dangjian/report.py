@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from dangjian import queries
 from dangjian.corpus import RawDocument, Rejection, read_document
-from dangjian.datacard import COUNTED_COLUMNS
+from dangjian.datacard import metric_counts
 from dangjian.publish import Decorator
 from dangjian.verify import release_folder
 
@@ -190,9 +190,10 @@ class Bars:
     total: int
 
     @classmethod
-    def of(cls, counts: Counter, limit: int) -> "Bars":
-        top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-        return cls(tuple(top), len(counts), sum(counts.values()))
+    def of(cls, counts: dict[Any, int], limit: int, null_label: str | None = None) -> "Bars":
+        """The bars of counts by value (see :func:`dangjian.queries.top_counts`)."""
+        top, labels, total = queries.top_counts(counts, limit, null_label)
+        return cls(tuple(top), labels, total)
 
 
 #: The charts of the metrics table: the column counted, and the label of its NULL (None: none).
@@ -200,18 +201,6 @@ _METRIC_CHARTS = {"kind": ("quantity_kind", None), "metric": ("metric", None),
                   "place": ("geography", "(no place)"), "document": ("source_file", None)}
 #: The chart of the quarantine table, counted by DuckDB: its ``(label, n)`` rows.
 _CHECK_SQL = "SELECT concat(\"table\", ': ', \"check\"), count(*) FROM {quarantine} GROUP BY ALL"
-
-
-def top_bars(counts: dict[Any, int], limit: int, null_label: str | None = None) -> Bars:
-    """The bars of counts by value (a NULL value under ``null_label``, counted with any value
-    of that name): count down, then label in code point order, as DuckDB orders them (no label
-    last)."""
-    merged: Counter = Counter()
-    for value, n in counts.items():
-        merged[null_label if value is None else value] += n
-    top = heapq.nsmallest(limit, merged.items(),
-                          key=lambda kv: (-kv[1], kv[0] is None, kv[0] or ""))
-    return Bars(tuple(top), len(merged), sum(merged.values()))
 
 
 class _Tables:
@@ -259,18 +248,16 @@ class _Tables:
 
     def charts(self, limit: int) -> dict[str, Bars]:
         """Every chart's bars over the whole release: the metrics counted by value in one scan
-        (:func:`dangjian.queries.value_counts`, which the data card's counts share), so only
+        that the data card's counts share (:func:`dangjian.datacard.metric_counts`), so only
         each column's distinct values reach Python."""
         charts = {name: Bars((), 0, 0) for name in (*_METRIC_CHARTS, "check")}
         if "metrics" in self.sources:
-            columns = [column for column, _ in _METRIC_CHARTS.values()]
-            counts = queries.value_counts(self.folder / "metrics.parquet", [
-                *COUNTED_COLUMNS, *(c for c in columns if c not in COUNTED_COLUMNS)])
+            counts = metric_counts(self.folder)
             for name, (column, null_label) in _METRIC_CHARTS.items():
-                charts[name] = top_bars(counts[column], limit, null_label)
+                charts[name] = Bars.of(counts[column], limit, null_label)
         if "quarantine" in self.sources:
             sql = _CHECK_SQL.format(quarantine=self.sources["quarantine"])
-            charts["check"] = top_bars(dict(self.con.execute(sql).fetchall()), limit)
+            charts["check"] = Bars.of(dict(self.con.execute(sql).fetchall()), limit)
         return charts
 
 
