@@ -37,6 +37,7 @@ from typing import Any
 import duckdb
 
 from dangjian import row_groups
+from dangjian.queries import literal
 from dangjian.staging import _alive as alive
 
 logger = logging.getLogger(__name__)
@@ -111,10 +112,6 @@ class Release:
                 and self.manifest.get("schema_fingerprint") == other.get("schema_fingerprint"))
 
 
-def _sql(value: Path | str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -122,7 +119,7 @@ def _quote(name: str) -> str:
 def connect(path: Path) -> duckdb.DuckDBPyConnection:
     """A connection whose default database is the file at ``path`` (1.0 storage format)."""
     con = duckdb.connect(config={"memory_limit": "512MB", "threads": 2})
-    con.execute(f"ATTACH {_sql(path)} AS db (STORAGE_VERSION 'v1.0.0')")
+    con.execute(f"ATTACH {literal(path)} AS db (STORAGE_VERSION 'v1.0.0')")
     con.execute("USE db")
     return con
 
@@ -201,10 +198,10 @@ def add_content(con: duckdb.DuckDBPyConnection, release: Release, seq: int,
     for table in tables:
         files = release.files(table)
         if table == "metrics" and same and changed is not None:
-            unshared = _unshared(files, same.files(table), changed)
+            unshared = row_groups.unshared_relations(files, same.files(table), changed)
             _add_table(con, table, files, seq, only_files=changed, unshared=unshared)
         elif table == "documents" and same:
-            unshared = _unshared(files, same.files(table))
+            unshared = row_groups.unshared_relations(files, same.files(table))
             changed = _add_table(con, table, files, seq, report_files=True, unshared=unshared)
         elif same and row_groups.same_groups(files, same.files(table)):
             # Every row group is one of the parent's, and the parent's rows are the ones
@@ -214,27 +211,6 @@ def add_content(con: duckdb.DuckDBPyConnection, release: Release, seq: int,
             _add_table(con, table, files, seq)
 
 
-def _unshared(files: list[Path], parent_files: list[Path],
-              force: list[str] | None = None) -> tuple[str, str] | None:
-    """Relations of the rows of the row groups the release's files and its parent's do not
-    share (and of those that may hold a file of ``force``), read by DuckDB from the files by
-    their ranges of source_file (:func:`dangjian.row_groups.unshared_ranges`; rows of shared
-    groups a range takes in are the same on both sides): the release's, then the parent's.
-    None when they cannot be told so."""
-    if not files or not parent_files:
-        return None
-    ranges = row_groups.unshared_ranges(files, parent_files, force)
-    if ranges is None:
-        return None
-    where = " OR ".join(f"source_file BETWEEN {_sql(low)} AND {_sql(high)}"
-                        for low, high in ranges) or "false"
-
-    def rows(side: list[Path]) -> str:
-        return f"(SELECT * FROM read_parquet([{', '.join(_sql(f) for f in side)}]) WHERE {where})"
-
-    return rows(files), rows(parent_files)
-
-
 def _add_table(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], seq: int,
                only_files: list[str] | None = None, report_files: bool = False,
                unshared: tuple[str, str] | None = None) -> list[str] | None:
@@ -242,11 +218,11 @@ def _add_table(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], se
     new ones. ``only_files``: compare only rows of these source files, once the hashes of the
     other files' rows show them unchanged. ``report_files``: return the source files whose rows
     changed. ``unshared``: relations of the rows the release and its parent do not share (see
-    :func:`_unshared`; the parent's rows are the file's rows alive now), so that only those are
+    :func:`dangjian.row_groups.unshared_relations`; the parent's rows are the file's rows alive now), so that only those are
     compared."""
     rows = ROWS.format(table=table)
     have = _table_columns(con, table)
-    incoming = f"read_parquet([{', '.join(_sql(f) for f in files)}])" if files else None
+    incoming = f"read_parquet([{', '.join(literal(f) for f in files)}])" if files else None
     present = dict(_columns(con, f"SELECT * FROM {incoming}")) if incoming is not None else {}
     if have is None:  # the first release with this table
         if incoming is None:
@@ -342,7 +318,7 @@ def _in_files(con: duckdb.DuckDBPyConnection, only_files: list[str]) -> str:
     if not only_files:
         return "false"
     if len(only_files) <= LITERAL_FILES:
-        return f"source_file IN ({', '.join(_sql(f) for f in only_files)})"
+        return f"source_file IN ({', '.join(literal(f) for f in only_files)})"
     con.execute("CREATE OR REPLACE TEMP TABLE changed_files (source_file VARCHAR)")
     con.executemany("INSERT INTO changed_files VALUES (?)", [[f] for f in only_files])
     return "source_file IN (SELECT source_file FROM changed_files)"

@@ -9,8 +9,9 @@ target, so releases of any size diff in bounded memory.
 
 A release's tables are its batches' row groups copied byte for byte, and a batch kept from an
 earlier run is the same row group in both releases, with no change in it: only the rows of the
-row groups the two releases do not share are joined (:mod:`dangjian.row_groups`), while they fit
-in memory. Otherwise the files are joined as below.
+row groups the two releases do not share are joined (:mod:`dangjian.row_groups`), read by DuckDB
+from the files by their ranges of source_file, while they are few. Otherwise the files are
+joined as below.
 
 When both releases were extracted by the same rules (the parent's manifest names the fingerprint
 the caller vouches for), a document's metrics are a function of its documents row (its bytes,
@@ -30,6 +31,7 @@ import pyarrow
 import pyarrow.parquet as pq
 
 from dangjian import queries, row_groups
+from dangjian.queries import literal
 from schemas.tables import arrow_schema
 
 COMPARED = ("value", "value_high", "unit", "qualifier", "quantity_kind", "statistic", "subject",
@@ -40,20 +42,16 @@ MEMORY_LIMIT = "256MB"
 BATCH_ROWS = 65536
 
 
-def _sql(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 def _touched_ctes(old: Path, new: Path) -> str:
     """CTEs naming the files whose metrics may differ: those with metrics in either release whose
     documents row (every column) is not the same in both. INTERSECT and EXCEPT compare NULLs as
     equal, so a row with a NULL title is still the same row."""
     return f"""
          stable AS (SELECT source_file FROM (
-                      FROM read_parquet({_sql(old / 'documents.parquet')})
-                      INTERSECT FROM read_parquet({_sql(new / 'documents.parquet')}))),
-         touched AS ((SELECT source_file FROM read_parquet({_sql(old / 'metrics.parquet')})
-                      UNION SELECT source_file FROM read_parquet({_sql(new / 'metrics.parquet')}))
+                      FROM read_parquet({literal(old / 'documents.parquet')})
+                      INTERSECT FROM read_parquet({literal(new / 'documents.parquet')}))),
+         touched AS ((SELECT source_file FROM read_parquet({literal(old / 'metrics.parquet')})
+                      UNION SELECT source_file FROM read_parquet({literal(new / 'metrics.parquet')}))
                      EXCEPT SELECT source_file FROM stable),"""
 
 
@@ -70,7 +68,7 @@ def changes_query(old: Path, new: Path, changed_documents_only: bool = False,
         f"CASE WHEN o.{c} IS DISTINCT FROM n.{c} THEN '{c}' END" for c in COMPARED)
     fields_json = ", ".join(f"'{c}', {{side}}.{c}" for c in COMPARED)
     columns = ", ".join(COLUMNS)
-    om, nm = _sql(old / "metrics.parquet"), _sql(new / "metrics.parquet")
+    om, nm = literal(old / "metrics.parquet"), literal(new / "metrics.parquet")
     touched, only = "", ""
     if changed_documents_only:
         touched = _touched_ctes(old, new)
@@ -82,8 +80,8 @@ def changes_query(old: Path, new: Path, changed_documents_only: bool = False,
     WITH {touched}
          o AS (SELECT {columns} FROM {o_rows} {only}),
          n AS (SELECT {columns} FROM {n_rows} {only}),
-         od AS (SELECT source_file, doc_id FROM read_parquet({_sql(old / 'documents.parquet')})),
-         nd AS (SELECT source_file, doc_id FROM read_parquet({_sql(new / 'documents.parquet')})),
+         od AS (SELECT source_file, doc_id FROM read_parquet({literal(old / 'documents.parquet')})),
+         nd AS (SELECT source_file, doc_id FROM read_parquet({literal(new / 'documents.parquet')})),
          versions AS (SELECT (SELECT min(extractor_version) FROM read_parquet({om})) AS ov,
                              (SELECT min(extractor_version) FROM read_parquet({nm})) AS nv),
          joined AS (
@@ -153,43 +151,40 @@ def write_changes(old: Path | None, new: Path, target: Path, rules: str | None =
             old, new = Path(old), Path(new)
             unshared = unshared_metrics(old, new)
             if unshared is not None:
-                relations = {"old_metrics": unshared.old, "new_metrics": unshared.new}
-                query = changes_query(old, new, metrics=("old_metrics", "new_metrics"))
+                query = changes_query(old, new, metrics=unshared)
             else:
-                relations = {}
                 query = changes_query(old, new, same_extraction(old, new, rules))
             rows = _write_query(query, Path(target).parent / ".changes-spill", schema, writer,
-                                relations)
+                                shared=unshared is not None)
         if rows == 0:
             writer.write_table(schema.empty_table())
     return rows
 
 
-def unshared_metrics(old: Path, new: Path) -> row_groups.Unshared | None:
-    """The metric rows of the row groups two releases do not share byte for byte. A metric id
-    is in one row of a release, so a row in a shared group has its equal in the other release
-    and no change; joining the rest gives every change, whatever rules made either release."""
-    return row_groups.unshared_rows([new / "metrics.parquet"], [old / "metrics.parquet"],
-                                    columns=list(COLUMNS))
+def unshared_metrics(old: Path, new: Path) -> tuple[str, str] | None:
+    """Relations of the metric rows of the row groups two releases do not share byte for byte
+    (:func:`dangjian.row_groups.unshared_relations`), the old release's first. A metric id is
+    in one row of a release, so a row in a shared group has its equal in the other release and
+    no change; joining the rest gives every change, whatever rules made either release."""
+    relations = row_groups.unshared_relations([new / "metrics.parquet"], [old / "metrics.parquet"])
+    return None if relations is None else (relations[1], relations[0])
 
 
 def _write_query(query: str, spill: Path, schema: pyarrow.Schema, writer: pq.ParquetWriter,
-                 relations: dict[str, pyarrow.Table] | None = None) -> int:
+                 shared: bool = False) -> int:
     """Stream the query's rows into ``writer``, one row group per batch; the number of rows.
-    ``relations``: Arrow tables the query reads by name. Joining those (at most
-    ``row_groups.MAX_UNSHARED_BYTES`` in all, far within its default memory limit) takes the
-    process's shared database (opening one costs more than a night's join); joining whole
-    files, a database of its own, which spills to disk past its memory limit."""
+    ``shared``: the query joins the rows of unshared row groups (at most
+    ``row_groups.MAX_UNSHARED_BYTES`` in all), which takes the process's shared database
+    (opening one costs more than a night's join). Joining whole files takes a database of its
+    own, which spills to disk past its memory limit."""
     rows = 0
-    if relations:
+    if shared:
         con = queries.cursor()
     else:
         con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 2,
                                      "temp_directory": str(spill),
                                      "preserve_insertion_order": False})
     try:
-        for name, table in (relations or {}).items():
-            con.register(name, table)
         for batch in con.sql(query).to_arrow_reader(BATCH_ROWS):
             table = pyarrow.Table.from_batches([batch]).cast(schema)
             writer.write_table(table)

@@ -21,6 +21,11 @@ _database: duckdb.DuckDBPyConnection | None = None
 _owner = 0  # the process that opened it: a forked child opens its own
 
 
+def literal(value: Path | str) -> str:
+    """A string (a path, a file name) as an SQL string literal."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def cursor() -> duckdb.DuckDBPyConnection:
     """A new connection to the process's shared in-memory database; close it when done. Callers
     read Parquet files: a TEMP table or view stays with its connection, a plain one would be

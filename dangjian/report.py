@@ -30,6 +30,7 @@ from typing import Any, Iterable, NamedTuple
 import pyarrow as pa
 
 from dangjian import queries
+from dangjian.queries import literal
 from dangjian.corpus import RawDocument, Rejection, read_document
 from dangjian.datacard import metric_counts
 from dangjian.publish import Decorator
@@ -209,7 +210,7 @@ class _Tables:
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
-        self.sources = {name: f"read_parquet({_sql_text(str(folder / f'{name}.parquet'))})"
+        self.sources = {name: f"read_parquet({literal(str(folder / f'{name}.parquet'))})"
                         for name in TABLE_FILES if (folder / f"{name}.parquet").is_file()}
         self.con = queries.cursor()
 
@@ -224,7 +225,7 @@ class _Tables:
         ordered and limited by DuckDB."""
         if table not in self.sources:
             return []
-        wanted = ", ".join(_sql_text(name) for name in COLUMNS[table])
+        wanted = ", ".join(literal(name) for name in COLUMNS[table])
         sql = f"SELECT COLUMNS(lambda c: c IN ({wanted})) FROM {self.sources[table]} {clause}"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
@@ -242,7 +243,7 @@ class _Tables:
         """Row counts by table, which DuckDB takes from the Parquet footers."""
         if not self.sources:
             return {}
-        sql = " UNION ALL ".join(f"SELECT {_sql_text(name)}, count(*) FROM {source}"
+        sql = " UNION ALL ".join(f"SELECT {literal(name)}, count(*) FROM {source}"
                                  for name, source in self.sources.items())
         return dict(self.con.execute(sql).fetchall())
 
@@ -285,11 +286,7 @@ def _shown_range(documents: list[dict[str, Any]]) -> str:
     if not documents:
         return "WHERE false"
     names = [d["source_file"] for d in documents]
-    return f"WHERE source_file BETWEEN {_sql_text(min(names))} AND {_sql_text(max(names))}"
-
-
-def _sql_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+    return f"WHERE source_file BETWEEN {literal(min(names))} AND {literal(max(names))}"
 
 
 def _plain(value: Any) -> Any:

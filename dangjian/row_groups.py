@@ -11,18 +11,18 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow
 import pyarrow.parquet as pq
 
+from dangjian import queries
 from dangjian.parquet_concat import ParquetConcatError, row_group_digests
 
-#: The most bytes (uncompressed) of unshared row groups compared as such (the changes table
-#: holds their rows in memory, the DuckDB file reads them by their ranges); past it, the tables
-#: are compared whole by DuckDB from the files, under its memory limit.
+#: The most bytes (uncompressed) of unshared row groups compared as such (in the process's
+#: shared DuckDB database, which has no memory limit of its own); past it, the tables are
+#: compared whole by DuckDB from the files, under a memory limit.
 MAX_UNSHARED_BYTES = 128 * 2 ** 20
 
 
@@ -30,45 +30,15 @@ MAX_UNSHARED_BYTES = 128 * 2 ** 20
 Group = tuple[Path, int, bytes]
 
 
-@dataclass
-class Unshared:
-    """The rows of the row groups that a release's table and its parent's do not share byte for
-    byte (:func:`dangjian.parquet_concat.row_group_digests`): ``new`` of the release, ``old`` of
-    the parent. Kept batches are copied into each release as they are, so a night that changed
-    one document leaves one row group unshared, and only its rows need comparing."""
-
-    new: pyarrow.Table
-    old: pyarrow.Table
-
-
-def unshared_rows(files: list[Path], parent_files: list[Path],
-                  columns: list[str] | None = None) -> Unshared | None:
-    """The rows (``columns``, or all) of the row groups of ``files`` and ``parent_files`` that
-    the other side does not have byte for byte (each pair of equal row groups shared once).
-    None when they cannot be read so, or are too many to hold in memory."""
-    if not files:
-        return None
-    try:
-        with _opened() as readers:
-            groups = _unshared_groups(files, parent_files, None, readers)
-            if groups is None:
-                return None
-            empty = readers[files[0]].schema_arrow.empty_table()
-            if columns is not None:
-                empty = empty.select(columns)
-            return Unshared(*(_read(readers, side, columns, empty) for side in groups))
-    except _UNREADABLE:
-        return None
-
-
 def unshared_ranges(files: list[Path], parent_files: list[Path],
                     force: list[str] | None = None) -> list[tuple[str, str]] | None:
     """Ranges of ``source_file`` (first and last name, in order, not overlapping) that hold
-    every row of the row groups :func:`unshared_rows` would read, and of both groups of any pair
-    that may hold a source file of ``force``, by their statistics: a reader of tables sorted by
-    source_file that filters on them reads those row groups only, and any other row it finds is
-    in a group both sides share, the same on both. None when a group has no statistics of
-    source_file, or as :func:`unshared_rows` (too many rows, files that cannot be read so)."""
+    every row of the row groups either side has and the other does not (each pair of equal row
+    groups shared once), and of both groups of any pair that may hold a source file of
+    ``force``, by their statistics: a reader of tables sorted by source_file that filters on
+    them reads those row groups only, and any other row it finds is in a group both sides
+    share, the same on both. None when a group has no statistics of source_file, when the
+    groups hold more than ``MAX_UNSHARED_BYTES``, or when the files cannot be read so."""
     if not files:
         return None
     spans = []
@@ -92,6 +62,26 @@ def unshared_ranges(files: list[Path], parent_files: list[Path],
             ranges.append((low, high))
     return ranges
 
+
+def unshared_relations(files: list[Path], parent_files: list[Path],
+                       force: list[str] | None = None) -> tuple[str, str] | None:
+    """SQL relations of the rows of the row groups the two sides do not share (and of those that
+    may hold a file of ``force``), read by DuckDB from the files by the ranges of
+    :func:`unshared_ranges`: ``files``' rows, then ``parent_files'``. A range may take in rows
+    of a shared group: those are the same on both sides. None as :func:`unshared_ranges`."""
+    if not parent_files:
+        return None
+    ranges = unshared_ranges(files, parent_files, force)
+    if ranges is None:
+        return None
+    where = " OR ".join(f"source_file BETWEEN {queries.literal(low)} AND {queries.literal(high)}"
+                        for low, high in ranges) or "false"
+
+    def rows(side: list[Path]) -> str:
+        paths = ", ".join(queries.literal(f) for f in side)
+        return f"(SELECT * FROM read_parquet([{paths}]) WHERE {where})"
+
+    return rows(files), rows(parent_files)
 
 #: What reading a file's footer or row groups can raise when it is not what a join wrote.
 _UNREADABLE = (OSError, ValueError, KeyError, ParquetConcatError, pyarrow.ArrowException)
@@ -165,12 +155,3 @@ def _source_file_statistics(meta: Any) -> Any:
             return column.statistics
     return None
 
-
-def _read(readers: dict[Path, Any], groups: list[Group],
-          columns: list[str] | None, empty: pyarrow.Table) -> pyarrow.Table:
-    by_file: dict[Path, list[int]] = {}
-    for path, index, _ in groups:
-        by_file.setdefault(path, []).append(index)
-    tables = [readers[path].read_row_groups(indexes, columns=columns)
-              for path, indexes in by_file.items()]
-    return pyarrow.concat_tables(tables) if tables else empty

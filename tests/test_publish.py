@@ -525,21 +525,27 @@ def test_only_row_groups_not_shared_with_the_parent_are_compared(tmp_path, monke
 
     def spy(files, parent_files, force=None):
         found = real(files, parent_files, force)
-        compared.append((found, force))
+        table = "documents" if "title" in pq.read_schema(files[0]).names else "metrics"
+        compared.append((table, found, force))
         return found
 
     monkeypatch.setattr(row_groups, "unshared_ranges", spy)
     # c.txt got a title: its documents row changed, its metric rows did not.
     _publish_batches(output, _batched_tables({"c.txt": "标题"}, {}), "d" * 64)
-    # The second batch's documents group differs; its metrics group is the same bytes, but is
-    # compared all the same, since it holds c.txt.
-    assert compared == [([("c.txt", "d.txt")], None), ([("c.txt", "d.txt")], ["c.txt"])]
+    # The second batch's documents group differs; its metrics group is the same bytes: the
+    # changes table joins no rows, and the DuckDB file compares the group all the same, since it
+    # holds c.txt. (The changes table and the DuckDB file are made side by side.)
+    assert sorted(compared, key=repr) == sorted([
+        ("documents", [("c.txt", "d.txt")], None), ("metrics", [], None),
+        ("metrics", [("c.txt", "d.txt")], ["c.txt"])], key=repr)
     compared.clear()
     # Tables made by hand: a.txt's metric rows changed though no documents row did. Its group
     # is unshared, the hash check sees rows outside the changed files differ, and every row is
     # compared in full.
     _publish_batches(output, _batched_tables({"c.txt": "标题"}, {"a.txt": "党员"}), "e" * 64)
-    assert compared == [([], None), ([("a.txt", "b.txt")], [])]
+    assert sorted(compared, key=repr) == sorted([
+        ("documents", [], None), ("metrics", [("a.txt", "b.txt")], None),
+        ("metrics", [("a.txt", "b.txt")], [])], key=repr)
     extended = _duckdb_contents(output / DUCKDB_FILE)
     module.build_duckdb(output)
     assert _duckdb_contents(output / DUCKDB_FILE) == extended
@@ -589,10 +595,9 @@ def test_rows_are_compared_from_the_files_when_too_many_row_groups_differ(tmp_pa
     _publish_batches(output, _batched_tables({}, {}), "c" * 64)
     monkeypatch.setattr(row_groups, "MAX_UNSHARED_BYTES", -1)
     found = []
-    for name in ("unshared_rows", "unshared_ranges"):  # the changes table's, the DuckDB file's
-        real = getattr(row_groups, name)
-        monkeypatch.setattr(row_groups, name,
-                            lambda *a, real=real, **k: found.append(real(*a, **k)) or found[-1])
+    real = row_groups.unshared_ranges  # the changes table's and the DuckDB file's
+    monkeypatch.setattr(row_groups, "unshared_ranges",
+                        lambda *a, **k: found.append(real(*a, **k)) or found[-1])
     _publish_batches(output, _batched_tables({"c.txt": "标题", "a.txt": "题"}, {}), "d" * 64)
     assert len(found) == 3 and all(f is None for f in found)
     _views_match_release_folders(output)
@@ -711,3 +716,38 @@ def test_unshared_ranges_are_the_source_files_of_the_row_groups_not_shared(tmp_p
     assert row_groups.unshared_ranges(parent, parent) == []
     write(tmp_path / "bare.parquet", changed, statistics=False)
     assert row_groups.unshared_ranges([tmp_path / "bare.parquet"], parent) is None
+
+
+def test_unshared_relations_read_the_rows_of_the_unshared_ranges_from_both_sides(tmp_path):
+    """DuckDB reads each side's rows in the ranges of the row groups not shared; a path with a
+    quote is read as named. A range that takes in rows of a shared group takes them on both
+    sides alike (here the unsorted group holding b and z, inside the range a to e)."""
+    import pyarrow
+
+    from dangjian import queries, row_groups
+
+    def write(path, groups):
+        table = pyarrow.table({"source_file": [n for g in groups for n in g],
+                               "n": [len(n) for g in groups for n in g]})
+        with pq.ParquetWriter(path, table.schema) as writer:
+            start = 0
+            for group in groups:
+                writer.write_table(table.slice(start, len(group)))
+                start += len(group)
+
+    folder = tmp_path / "it's"
+    folder.mkdir()
+    write(folder / "old.parquet", [["a", "c"], ["b", "z"], ["f", "g"]])
+    write(folder / "new.parquet", [["a", "ee"], ["b", "z"], ["f", "g"]])
+    files, parent = [folder / "new.parquet"], [folder / "old.parquet"]
+    new, old = row_groups.unshared_relations(files, parent)
+    con = queries.cursor()
+    try:
+        def names(relation):
+            return sorted(r[0] for r in con.execute(f"SELECT source_file FROM {relation}").fetchall())
+
+        assert names(new) == ["a", "b", "ee"] and names(old) == ["a", "b", "c"]
+        assert names(row_groups.unshared_relations(parent, parent)[0]) == []
+    finally:
+        con.close()
+    assert row_groups.unshared_relations(files, []) is None
