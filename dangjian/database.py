@@ -211,6 +211,20 @@ def add_content(con: duckdb.DuckDBPyConnection, release: Release, seq: int,
             _add_table(con, table, files, seq)
 
 
+def _files_differing(names: list[str], old_rows: str, new_rows: str,
+                     con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The source files whose rows differ between two relations of a table whose model makes
+    source_file unique (documents): a join by file, a third of the time of EXCEPT ALL on whole
+    rows both ways. Should a file appear twice after all, a change may go unseen here, but its
+    rows still count in the caller's check of the other files' rows, which then compares
+    everything."""
+    differ = " OR ".join(f"o.{_quote(n)} IS DISTINCT FROM n.{_quote(n)}" for n in names)
+    return sorted(r[0] for r in con.execute(
+        f"SELECT DISTINCT coalesce(o.source_file, n.source_file) FROM ({old_rows}) o "
+        f"FULL OUTER JOIN ({new_rows}) n ON o.source_file = n.source_file "
+        f"WHERE o.source_file IS NULL OR n.source_file IS NULL OR {differ}").fetchall())
+
+
 def _add_table(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], seq: int,
                only_files: list[str] | None = None, report_files: bool = False,
                unshared: tuple[str, str] | None = None) -> list[str] | None:
@@ -218,8 +232,8 @@ def _add_table(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], se
     new ones. ``only_files``: compare only rows of these source files, once the hashes of the
     other files' rows show them unchanged. ``report_files``: return the source files whose rows
     changed. ``unshared``: relations of the rows the release and its parent do not share (see
-    :func:`dangjian.row_groups.unshared_relations`; the parent's rows are the file's rows alive now), so that only those are
-    compared."""
+    :func:`dangjian.row_groups.unshared_relations`; the parent's rows are the file's rows alive
+    now), so that only those are compared."""
     rows = ROWS.format(table=table)
     have = _table_columns(con, table)
     incoming = f"read_parquet([{', '.join(literal(f) for f in files)}])" if files else None
@@ -247,10 +261,7 @@ def _add_table(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], se
     if unshared is not None and by_file and (only_files is not None or report_files):
         new_rows, old_rows = (f"SELECT {values} FROM {side}" for side in unshared)
         if report_files:
-            only_files = sorted(r[0] for r in con.execute(
-                f"SELECT DISTINCT source_file FROM (({old_rows}) EXCEPT ALL ({new_rows}) "
-                f"UNION ALL (({new_rows}) EXCEPT ALL ({old_rows})))").fetchall())
-            changed = only_files
+            only_files = changed = _files_differing(names, old_rows, new_rows, con)
         # Every row outside the unshared groups is in a group the parent has byte for byte.
         source, alive_rows, hashed = new_rows, old_rows, _hash(names)
     else:

@@ -46,12 +46,13 @@ def _touched_ctes(old: Path, new: Path) -> str:
     """CTEs naming the files whose metrics may differ: those with metrics in either release whose
     documents row (every column) is not the same in both. INTERSECT and EXCEPT compare NULLs as
     equal, so a row with a NULL title is still the same row."""
+    od, nd = literal(old / "documents.parquet"), literal(new / "documents.parquet")
+    om, nm = literal(old / "metrics.parquet"), literal(new / "metrics.parquet")
     return f"""
          stable AS (SELECT source_file FROM (
-                      FROM read_parquet({literal(old / 'documents.parquet')})
-                      INTERSECT FROM read_parquet({literal(new / 'documents.parquet')}))),
-         touched AS ((SELECT source_file FROM read_parquet({literal(old / 'metrics.parquet')})
-                      UNION SELECT source_file FROM read_parquet({literal(new / 'metrics.parquet')}))
+                      FROM read_parquet({od}) INTERSECT FROM read_parquet({nd}))),
+         touched AS ((SELECT source_file FROM read_parquet({om})
+                      UNION SELECT source_file FROM read_parquet({nm}))
                      EXCEPT SELECT source_file FROM stable),"""
 
 
@@ -173,8 +174,8 @@ def unshared_metrics(old: Path, new: Path) -> tuple[str, str] | None:
 def _write_query(query: str, spill: Path, schema: pyarrow.Schema, writer: pq.ParquetWriter,
                  shared: bool = False) -> int:
     """Stream the query's rows into ``writer``, one row group per batch; the number of rows.
-    ``shared``: the query joins the rows of unshared row groups (at most
-    ``row_groups.MAX_UNSHARED_BYTES`` in all), which takes the process's shared database
+    ``shared``: the query joins the rows of unshared row groups by their ranges (which take in
+    at most ``row_groups.MAX_UNSHARED_BYTES`` of row groups), in the process's shared database
     (opening one costs more than a night's join). Joining whole files takes a database of its
     own, which spills to disk past its memory limit."""
     rows = 0

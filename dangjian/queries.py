@@ -65,7 +65,7 @@ def value_counts(path: Path, columns: Iterable[str]) -> dict[str, dict[Any, int]
 
 def _count(path: Path, columns: list[str]) -> dict[str, dict[Any, int]]:
     names = [f'"{c}"' for c in (c.replace('"', '""') for c in columns)]
-    source = "read_parquet('" + str(path).replace("'", "''") + "')"
+    source = f"read_parquet({literal(path)})"
     sets = ", ".join(f"({name})" for name in names)
     sql = (f"SELECT {', '.join(names)}, GROUPING({', '.join(names)}), count(*) FROM {source} "
            f"GROUP BY GROUPING SETS ({sets})")

@@ -210,7 +210,7 @@ class _Tables:
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
-        self.sources = {name: f"read_parquet({literal(str(folder / f'{name}.parquet'))})"
+        self.sources = {name: f"read_parquet({literal(folder / f'{name}.parquet')})"
                         for name in TABLE_FILES if (folder / f"{name}.parquet").is_file()}
         self.con = queries.cursor()
 

@@ -20,9 +20,10 @@ import pyarrow.parquet as pq
 from dangjian import queries
 from dangjian.parquet_concat import ParquetConcatError, row_group_digests
 
-#: The most bytes (uncompressed) of unshared row groups compared as such (in the process's
-#: shared DuckDB database, which has no memory limit of its own); past it, the tables are
-#: compared whole by DuckDB from the files, under a memory limit.
+#: The most bytes (uncompressed) of the row groups the ranges of unshared rows take in (those
+#: groups and any other whose rows fall in their ranges) that are compared as such: the changes
+#: table joins them in the process's shared DuckDB database, which has no memory limit of its
+#: own. Past it, the tables are compared whole from the files, under a memory limit.
 MAX_UNSHARED_BYTES = 128 * 2 ** 20
 
 
@@ -38,7 +39,8 @@ def unshared_ranges(files: list[Path], parent_files: list[Path],
     ``force``, by their statistics: a reader of tables sorted by source_file that filters on
     them reads those row groups only, and any other row it finds is in a group both sides
     share, the same on both. None when a group has no statistics of source_file, when the
-    groups hold more than ``MAX_UNSHARED_BYTES``, or when the files cannot be read so."""
+    groups the ranges take in hold more than ``MAX_UNSHARED_BYTES``, or when the files cannot be
+    read so."""
     if not files:
         return None
     spans = []
@@ -52,15 +54,31 @@ def unshared_ranges(files: list[Path], parent_files: list[Path],
                 if stats is None or not stats.has_min_max:
                     return None
                 spans.append((stats.min, stats.max))
+            ranges: list[tuple[str, str]] = []
+            for low, high in sorted(spans):
+                if ranges and low <= ranges[-1][1]:
+                    ranges[-1] = (ranges[-1][0], max(high, ranges[-1][1]))
+                else:
+                    ranges.append((low, high))
+            if _bytes_in(ranges, readers) > MAX_UNSHARED_BYTES:
+                return None  # the ranges take in many shared groups too (a table not sorted)
     except _UNREADABLE:
         return None
-    ranges: list[tuple[str, str]] = []
-    for low, high in sorted(spans):
-        if ranges and low <= ranges[-1][1]:
-            ranges[-1] = (ranges[-1][0], max(high, ranges[-1][1]))
-        else:
-            ranges.append((low, high))
     return ranges
+
+
+def _bytes_in(ranges: list[tuple[str, str]], readers: dict[Path, Any]) -> int:
+    """The bytes (uncompressed) of every row group of the files of ``readers`` that may hold a
+    row in ``ranges`` (a group without statistics may)."""
+    total = 0
+    for reader in readers.values():
+        for index in range(reader.metadata.num_row_groups):
+            group = reader.metadata.row_group(index)
+            stats = _source_file_statistics(group)
+            if (stats is None or not stats.has_min_max
+                    or any(low <= stats.max and stats.min <= high for low, high in ranges)):
+                total += group.total_byte_size
+    return total
 
 
 def unshared_relations(files: list[Path], parent_files: list[Path],
@@ -82,6 +100,7 @@ def unshared_relations(files: list[Path], parent_files: list[Path],
         return f"(SELECT * FROM read_parquet([{paths}]) WHERE {where})"
 
     return rows(files), rows(parent_files)
+
 
 #: What reading a file's footer or row groups can raise when it is not what a join wrote.
 _UNREADABLE = (OSError, ValueError, KeyError, ParquetConcatError, pyarrow.ArrowException)
@@ -154,4 +173,3 @@ def _source_file_statistics(meta: Any) -> Any:
         if column.path_in_schema == "source_file":
             return column.statistics
     return None
-

@@ -81,7 +81,7 @@ def _both_ways(old, new, folder, rules=None):
     fast, full, groups = (folder / f"{name}.parquet" for name in ("fast", "full", "groups"))
     write_changes(old, new, groups, rules=rules or rules_fingerprint())
     whole_files = row_groups.MAX_UNSHARED_BYTES
-    row_groups.MAX_UNSHARED_BYTES = -1  # no row groups held in memory: the files are joined
+    row_groups.MAX_UNSHARED_BYTES = -1  # no unshared relations: the whole files are joined
     try:
         write_changes(old, new, fast, rules=rules or rules_fingerprint())
         write_changes(old, new, full)
@@ -183,3 +183,37 @@ def test_unshared_rows_are_joined_in_the_shared_database_and_whole_files_in_thei
     assert write_changes(old, new, tmp_path / "files.parquet") == 2
     assert opened == ["shared", "own"]
     assert (tmp_path / "groups.parquet").read_bytes() == (tmp_path / "files.parquet").read_bytes()
+
+
+def test_a_range_taking_in_rows_of_a_shared_row_group_gives_the_full_join(tmp_path, monkeypatch):
+    """Metric row groups not sorted by file: the changed group holds a.txt and z.txt, so its
+    range takes in the rows of the shared group holding b.txt and c.txt, on both sides alike.
+    The table is still the full join's."""
+    import pyarrow
+    import pyarrow.compute as pc
+
+    from dangjian import row_groups
+    from dangjian.staging import WRITER_OPTIONS
+
+    def regroup(folder):
+        path = folder / "metrics.parquet"
+        table = pq.read_table(path)
+        with pq.ParquetWriter(path, table.schema, **WRITER_OPTIONS) as writer:
+            for names in (["a.txt", "z.txt"], ["b.txt", "c.txt"]):
+                writer.write_table(table.filter(pc.is_in(table["source_file"],
+                                                         value_set=pyarrow.array(names))))
+
+    docs = {"a.txt": (A, "宁波市", [1, 2]), "b.txt": (B, "宁波市", [3]), "c.txt": (C, "宁波市", [5]),
+            "z.txt": ("d" * 64, "宁波市", [7])}
+    old = publish(tmp_path, _corpus(docs), "1" * 64).path
+    new = publish(tmp_path, _corpus({**docs, "a.txt": (A, "宁波市", [1, 9])}), "2" * 64).path
+    for folder in (old, new):
+        regroup(folder)
+    ranges = []
+    real = row_groups.unshared_ranges
+    monkeypatch.setattr(row_groups, "unshared_ranges",
+                        lambda *a, **k: ranges.append(real(*a, **k)) or ranges[-1])
+    _, _, changes = _both_ways(old, new, tmp_path)
+    assert ranges[0] == [("a.txt", "z.txt")]
+    assert [(c["change"], c["source_file"], c["fields"]) for c in changes] == [
+        ("changed", "a.txt", "value")]

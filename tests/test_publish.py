@@ -718,10 +718,11 @@ def test_unshared_ranges_are_the_source_files_of_the_row_groups_not_shared(tmp_p
     assert row_groups.unshared_ranges([tmp_path / "bare.parquet"], parent) is None
 
 
-def test_unshared_relations_read_the_rows_of_the_unshared_ranges_from_both_sides(tmp_path):
+def test_unshared_relations_read_the_rows_of_the_unshared_ranges_from_both_sides(tmp_path,
+                                                                                  monkeypatch):
     """DuckDB reads each side's rows in the ranges of the row groups not shared; a path with a
     quote is read as named. A range that takes in rows of a shared group takes them on both
-    sides alike (here the unsorted group holding b and z, inside the range a to e)."""
+    sides alike (here the unsorted group holding b and z, inside the range a to ee)."""
     import pyarrow
 
     from dangjian import queries, row_groups
@@ -744,10 +745,37 @@ def test_unshared_relations_read_the_rows_of_the_unshared_ranges_from_both_sides
     con = queries.cursor()
     try:
         def names(relation):
-            return sorted(r[0] for r in con.execute(f"SELECT source_file FROM {relation}").fetchall())
+            rows = con.execute(f"SELECT source_file FROM {relation}").fetchall()
+            return sorted(r[0] for r in rows)
 
         assert names(new) == ["a", "b", "ee"] and names(old) == ["a", "b", "c"]
         assert names(row_groups.unshared_relations(parent, parent)[0]) == []
     finally:
         con.close()
     assert row_groups.unshared_relations(files, []) is None
+    # The byte limit counts the shared groups a range takes in (b to z), not the one it does
+    # not (f to g).
+    sizes = [[pq.read_metadata(f).row_group(i).total_byte_size for i in range(3)]
+             for f in files + parent]
+    taken = sum(size[0] + size[1] for size in sizes)
+    monkeypatch.setattr(row_groups, "MAX_UNSHARED_BYTES", taken)
+    assert row_groups.unshared_relations(files, parent) is not None
+    monkeypatch.setattr(row_groups, "MAX_UNSHARED_BYTES", taken - 1)
+    assert row_groups.unshared_relations(files, parent) is None
+
+
+def test_files_differing_are_those_whose_row_changed_came_or_went():
+    """A join by file (documents rows are unique by file) finds what EXCEPT ALL both ways
+    finds: a changed value, a NULL against a value, a file on one side only; NULLs on both
+    sides are the same."""
+    con = duckdb.connect()
+    old = ("SELECT * FROM (VALUES ('a', 'x', 1), ('b', NULL, 2), ('c', 'y', 3), ('d', NULL, 4),"
+           " ('gone', 'z', 5)) AS t(source_file, title, n)")
+    new = ("SELECT * FROM (VALUES ('a', 'x', 1), ('b', NULL, 2), ('c', 'y', 30), ('d', 'w', 4),"
+           " ('new', 'z', 5)) AS t(source_file, title, n)")
+    found = database._files_differing(["source_file", "title", "n"], old, new, con)
+    both_ways = sorted(r[0] for r in con.execute(
+        f"SELECT DISTINCT source_file FROM (({old}) EXCEPT ALL ({new}) "
+        f"UNION ALL (({new}) EXCEPT ALL ({old})))").fetchall())
+    assert found == both_ways == ["c", "d", "gone", "new"]
+    assert database._files_differing(["source_file", "title", "n"], old, old, con) == []
