@@ -351,10 +351,8 @@ def add_release_row(con: duckdb.DuckDBPyConnection, release: Release, seq: int) 
         code.get("extractor"), manifest.get("input_corpus_hash"),
         manifest.get("schema_fingerprint"),
         *(files.get(f"{t}.parquet", {}).get("rows") for t in TABLES), True, seq, release.rules])
+    # add_content made each table's rows table (a table without columns could have no views)
     for table in TABLES:
-        if _table_columns(con, table) is None:
-            con.execute(f"CREATE TABLE {ROWS.format(table=table)} "
-                        f"({ROW_HASH} UBIGINT, since_seq INTEGER, until_seq INTEGER)")
         con.execute(ALL_VIEW.format(table=table))
         con.execute(LATEST_VIEW.format(table=table))
     con.execute(SERIES_VIEW)
