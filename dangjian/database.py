@@ -215,9 +215,9 @@ def _files_differing(names: list[str], old_rows: str, new_rows: str,
                      con: duckdb.DuckDBPyConnection) -> list[str]:
     """The source files whose rows differ between two relations of a table whose model makes
     source_file unique (documents): a join by file, a third of the time of EXCEPT ALL on whole
-    rows both ways. Should a file appear twice after all, a change may go unseen here, but its
-    rows still count in the caller's check of the other files' rows, which then compares
-    everything."""
+    rows both ways. Should a file appear twice after all, a change of its number of copies goes
+    unseen here, but the copies still count in the caller's hash check of the other files' rows,
+    which then falls back to comparing every row."""
     differ = " OR ".join(f"o.{_quote(n)} IS DISTINCT FROM n.{_quote(n)}" for n in names)
     return sorted(r[0] for r in con.execute(
         f"SELECT DISTINCT coalesce(o.source_file, n.source_file) FROM ({old_rows}) o "

@@ -60,7 +60,7 @@ def unshared_ranges(files: list[Path], parent_files: list[Path],
                     ranges[-1] = (ranges[-1][0], max(high, ranges[-1][1]))
                 else:
                     ranges.append((low, high))
-            if _bytes_in(ranges, readers) > MAX_UNSHARED_BYTES:
+            if ranges and _bytes_in(ranges, readers) > MAX_UNSHARED_BYTES:
                 return None  # the ranges take in many shared groups too (a table not sorted)
     except _UNREADABLE:
         return None

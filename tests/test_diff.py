@@ -193,6 +193,7 @@ def test_a_range_taking_in_rows_of_a_shared_row_group_gives_the_full_join(tmp_pa
     import pyarrow.compute as pc
 
     from dangjian import row_groups
+    from dangjian.parquet_concat import row_group_digests
     from dangjian.staging import WRITER_OPTIONS
 
     def regroup(folder):
@@ -209,6 +210,8 @@ def test_a_range_taking_in_rows_of_a_shared_row_group_gives_the_full_join(tmp_pa
     new = publish(tmp_path, _corpus({**docs, "a.txt": (A, "宁波市", [1, 9])}), "2" * 64).path
     for folder in (old, new):
         regroup(folder)
+    old_groups, new_groups = (row_group_digests(f / "metrics.parquet") for f in (old, new))
+    assert old_groups[1] == new_groups[1] and old_groups[0] != new_groups[0]
     ranges = []
     real = row_groups.unshared_ranges
     monkeypatch.setattr(row_groups, "unshared_ranges",

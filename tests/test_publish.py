@@ -692,7 +692,7 @@ def test_a_row_that_loses_copies_in_a_release_loses_them_in_the_duckdb_file(tmp_
     assert _duckdb_contents(tmp_path / DUCKDB_FILE) == extended
 
 
-def test_unshared_ranges_are_the_source_files_of_the_row_groups_not_shared(tmp_path):
+def test_unshared_ranges_are_the_source_files_of_the_row_groups_not_shared(tmp_path, monkeypatch):
     import pyarrow
 
     from dangjian import row_groups
@@ -716,6 +716,10 @@ def test_unshared_ranges_are_the_source_files_of_the_row_groups_not_shared(tmp_p
     assert row_groups.unshared_ranges(parent, parent) == []
     write(tmp_path / "bare.parquet", changed, statistics=False)
     assert row_groups.unshared_ranges([tmp_path / "bare.parquet"], parent) is None
+    # nothing unshared: no rows to read, whatever the groups without statistics weigh
+    monkeypatch.setattr(row_groups, "MAX_UNSHARED_BYTES", 0)
+    bare = [tmp_path / "bare.parquet"]
+    assert row_groups.unshared_ranges(bare, bare) == []
 
 
 def test_unshared_relations_read_the_rows_of_the_unshared_ranges_from_both_sides(tmp_path,
@@ -779,3 +783,4 @@ def test_files_differing_are_those_whose_row_changed_came_or_went():
         f"UNION ALL (({new}) EXCEPT ALL ({old})))").fetchall())
     assert found == both_ways == ["c", "d", "gone", "new"]
     assert database._files_differing(["source_file", "title", "n"], old, old, con) == []
+    con.close()
