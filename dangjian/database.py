@@ -39,6 +39,7 @@ import duckdb
 from dangjian import row_groups
 from dangjian.queries import literal
 from dangjian.staging import _alive as alive
+from schemas.tables import arrow_schema
 
 logger = logging.getLogger(__name__)
 
@@ -240,8 +241,16 @@ def _add_table(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], se
     present = dict(_columns(con, f"SELECT * FROM {incoming}")) if incoming is not None else {}
     if have is None:  # the first release with this table
         if incoming is None:
-            con.execute(f"CREATE TABLE {rows} ({ROW_HASH} UBIGINT, since_seq INTEGER, "
-                        "until_seq INTEGER)")
+            # A release without the table's file (one written before the table existed): the
+            # model's columns, as an empty file of the table has them, so that the table's
+            # views can be made and a later release's rows fit.
+            con.register("model_columns", arrow_schema(table).empty_table())
+            try:
+                con.execute(f"CREATE TABLE {rows} AS SELECT *, NULL::UBIGINT AS {ROW_HASH}, "
+                            "NULL::INTEGER AS since_seq, NULL::INTEGER AS until_seq "
+                            "FROM model_columns")
+            finally:
+                con.unregister("model_columns")
         else:
             con.execute(f"CREATE TABLE {rows} AS SELECT *, {_hash(list(present))} AS {ROW_HASH}, "
                         f"{seq}::INTEGER AS since_seq, NULL::INTEGER AS until_seq FROM {incoming}")

@@ -784,3 +784,15 @@ def test_files_differing_are_those_whose_row_changed_came_or_went():
     assert found == both_ways == ["c", "d", "gone", "new"]
     assert database._files_differing(["source_file", "title", "n"], old, old, con) == []
     con.close()
+
+
+def test_a_first_release_without_a_tables_file_is_built_as_with_an_empty_one(tmp_path):
+    """A release folder written before a table existed has no file of it; the rebuilt DuckDB
+    file gives that table the model's columns (its views need them), as an empty file would."""
+    publish(tmp_path, _tables(2), "a" * 64)
+    publish(tmp_path, _tables(3), "b" * 64)
+    build_duckdb(tmp_path)
+    with_file = _duckdb_contents(tmp_path / DUCKDB_FILE)
+    (tmp_path / "releases" / "1.0.0" / "changes.parquet").unlink()
+    build_duckdb(tmp_path)
+    assert _duckdb_contents(tmp_path / DUCKDB_FILE) == with_file
