@@ -377,7 +377,7 @@ def add_release(con: duckdb.DuckDBPyConnection, release: Release,
 def build(target: Path, releases: list[Release]) -> Path:
     """Write the file for ``releases`` (oldest first) beside ``target`` and swap it in."""
     target = Path(target)
-    tmp = target.with_name(f".{target.name}.tmp")
+    tmp = work_copy(target)
     remove(tmp)
     con = connect(tmp)
     try:
@@ -434,6 +434,12 @@ def copy_name(target: Path) -> Path:
                                                 token=secrets.token_hex(4)))
 
 
+def work_copy(target: Path) -> Path:
+    """The copy a rebuild, or a publish without a copy made ahead, writes: one name, since
+    they run under the output's lock."""
+    return target.with_name(f".{target.name}.tmp")
+
+
 def open_copy(target: Path, tmp: Path) -> Copy | None:
     """Copy the file to ``tmp`` and open the copy; None (leaving nothing) when the file is
     missing, in another layout, unreadable or written to while it was copied."""
@@ -466,7 +472,7 @@ def remove_dead_copies(target: Path) -> None:
     :data:`COPY_PATTERN`), and the one a publish makes itself, whose name is fixed (the caller
     holds the output's lock, under which publishes run)."""
     target = Path(target)
-    remove(target.with_name(f".{target.name}.tmp"))
+    remove(work_copy(target))
     for path in target.parent.glob(f".{glob.escape(target.name)}.*-*.tmp*"):
         pid = path.name[len(target.name) + 2:].split("-", 1)[0]
         if pid.isdigit() and not alive(int(pid)):
@@ -485,7 +491,7 @@ class Extension:
                  published: list[str], copy: Copy | None = None) -> None:
         self.target, self.release, self.parent = Path(target), release, parent
         self.published = published  # versions before this one, oldest first
-        self.tmp = self.target.with_name(f".{self.target.name}.tmp")
+        self.tmp = work_copy(self.target)
         self._copy = copy  # made ahead (see open_copy): used if it still holds the parent
         self._con: duckdb.DuckDBPyConnection | None = None
         self._seq = 0
@@ -531,7 +537,7 @@ class Extension:
                 if made.stamp != _stamp(self.target):  # written to since: copy it again
                     self._close()
                     remove(self.tmp)
-                    self.tmp, made = self.target.with_name(f".{self.target.name}.tmp"), None
+                    self.tmp, made = work_copy(self.target), None
             if made is None:
                 remove(self.tmp)
                 made = open_copy(self.target, self.tmp)

@@ -70,6 +70,7 @@ def changes_query(old: Path, new: Path, changed_documents_only: bool = False,
     fields_json = ", ".join(f"'{c}', {{side}}.{c}" for c in COMPARED)
     columns = ", ".join(COLUMNS)
     om, nm = literal(old / "metrics.parquet"), literal(new / "metrics.parquet")
+    old_docs, new_docs = literal(old / "documents.parquet"), literal(new / "documents.parquet")
     touched, only = "", ""
     if changed_documents_only:
         touched = _touched_ctes(old, new)
@@ -81,8 +82,8 @@ def changes_query(old: Path, new: Path, changed_documents_only: bool = False,
     WITH {touched}
          o AS (SELECT {columns} FROM {o_rows} {only}),
          n AS (SELECT {columns} FROM {n_rows} {only}),
-         od AS (SELECT source_file, doc_id FROM read_parquet({literal(old / 'documents.parquet')})),
-         nd AS (SELECT source_file, doc_id FROM read_parquet({literal(new / 'documents.parquet')})),
+         od AS (SELECT source_file, doc_id FROM read_parquet({old_docs})),
+         nd AS (SELECT source_file, doc_id FROM read_parquet({new_docs})),
          versions AS (SELECT (SELECT min(extractor_version) FROM read_parquet({om})) AS ov,
                              (SELECT min(extractor_version) FROM read_parquet({nm})) AS nv),
          joined AS (
