@@ -28,7 +28,8 @@ from prefect.utilities.annotations import quote
 from dangjian.batching import batches, pieces_of
 from dangjian.corpus import Scan, corpus_hash, list_raw, scan_files
 from dangjian.cache import CACHE_DIR, DIGEST_INDEX, ExtractionCache
-from dangjian.pipeline import BatchCounts, corpus_metadata, document_keys, reuse_batch, stage_files
+from dangjian.pipeline import (BatchCounts, corpus_metadata, document_keys, reuse_batch,
+                               stage_piece_files)
 from dangjian.publish import (DUCKDB_FILE, PublishResult, duckdb_copy_ahead, publish_parts,
                               unchanged_release)
 from dangjian.report import report_decorator
@@ -104,18 +105,14 @@ def extract_batch(raw_dir: str, pieces: list[list[str]], indexes: list[int], wor
             counts.append(reused)
         else:
             todo.append((files, index))
+    if not todo:
+        return counts
+    arguments = (raw_dir, [files for files, _ in todo], [index for _, index in todo], workdir,
+                 cache_dir, digests)
     if _pool_size:
         # The workers run a function of the dangjian package: they never import Prefect.
-        futures = [_pool().submit(stage_files, raw_dir, files, index, workdir, cache_dir,
-                                  _known(digests, files)) for files, index in todo]
-        return counts + [future.result() for future in futures]
-    return counts + [stage_files(raw_dir, files, index, workdir, cache_dir,
-                                 _known(digests, files)) for files, index in todo]
-
-
-def _known(digests: dict[str, str | None] | None, files: list[str]) -> dict[str, str | None] | None:
-    """The digests of ``files`` alone: what a worker process is sent for a piece."""
-    return None if digests is None else {name: digests.get(name) for name in files}
+        return counts + _pool().submit(stage_piece_files, *arguments).result()
+    return counts + stage_piece_files(*arguments)
 
 
 def reuse_cached(raw_dir: str, files: list[str], index: int, workdir: str,

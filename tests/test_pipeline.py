@@ -113,3 +113,40 @@ def test_a_real_path_is_within_raw_as_pathlib_says(path, root):
     from dangjian.corpus import _is_within
 
     assert _is_within(path, Path(root)) == Path(path).is_relative_to(Path(root))
+
+
+def test_the_pieces_of_a_batch_are_validated_together_and_written_apart(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    import dangjian.pipeline as pipeline
+    from dangjian.pipeline import stage_batch, stage_pieces
+
+    files = sorted(p.name for p in RAW.glob("*.txt"))
+    first, second = files[:2], files[2:]
+    real_row, real_validate = pipeline.metric_row, pipeline.validate
+
+    def spoil(doc, mention):  # rows the schema refuses, in the second piece
+        row = real_row(doc, mention)
+        if doc.source_file == second[0] and row["value"] > 100:
+            row["qualifier"] = "roughly"
+        return row
+
+    calls = []
+
+    def counting(table, df):
+        calls.append((table, len(df)))
+        return real_validate(table, df)
+
+    monkeypatch.setattr(pipeline, "metric_row", spoil)
+    monkeypatch.setattr(pipeline, "validate", counting)
+    together = stage_pieces(RAW, [first, second], [0, 1], tmp_path / "together", {})
+    tables = [table for table, n in calls if n]
+    assert tables.count("metrics") == 1 and tables.count("documents") == 1
+    calls.clear()
+    apart = [stage_batch(RAW, piece, i, tmp_path / "apart", {}) for i, piece in enumerate([first, second])]
+    assert together == apart and together[0].quarantined == 0 < together[1].quarantined
+    for table in ("documents", "metrics", "rejected", "quarantine"):
+        for i, piece in enumerate([first, second]):
+            ours = tmp_path / "together" / table / f"{i:08d}.parquet"
+            assert ours.read_bytes() == (tmp_path / "apart" / table / f"{i:08d}.parquet").read_bytes()
+            assert set(pq.read_table(ours)["source_file"].to_pylist()) <= set(piece)
