@@ -16,12 +16,6 @@ import hashlib
 #: A run of names with no boundary is cut every this many times the chosen size, which bounds
 #: a batch's memory; only a change within such a run moves the cuts after it, up to the run's end.
 MAX_FACTOR = 2
-#: Files per piece of a batch, on average: a batch (one task) is staged and kept in the cache in
-#: pieces cut as batches are, so a night's changed file stages its piece again, not its whole
-#: batch (at most ``MAX_FACTOR`` times the batch size), while a full run pays a task's overhead
-#: once per batch. Each piece is a row group of the release's tables: smaller pieces would
-#: cost compression (groups of 100 files made the metrics table a fifth larger; of 250, 4 %).
-PIECE_FILES = 250
 
 #: :func:`ends_batch` of the names seen, by batch size: a process that runs night after night
 #: (``serve --warm``) cuts the same archive again, and hashing every name was a tenth of the
@@ -53,14 +47,6 @@ def batches(files: list[str], size: int) -> list[list[str]]:
     if current:
         out.append(current)
     return out
-
-
-def pieces_of(batch: list[str], size: int | None = None) -> list[list[str]]:
-    """A batch's files (sorted) in the pieces staged and kept apart, of ``size`` files on
-    average (``PIECE_FILES`` by default): its own cuts by the names' hashes, so a file
-    inserted or removed changes its piece only."""
-    size = size or PIECE_FILES
-    return batches(batch, size) if len(batch) > size else [batch]
 
 
 def ends_batch(name: str, size: int) -> bool:

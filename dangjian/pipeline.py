@@ -234,84 +234,33 @@ def stage_batch(raw_dir: Path, source_files: list[str], index: int, workdir: Pat
                 metadata: dict[str, dict[str, str]],
                 cache: ExtractionCache | None = None,
                 digests: dict[str, str | None] | None = None) -> BatchCounts:
-    """Process a batch, validate its rows and write them as parts ``index`` of the run's tables
-    (:func:`stage_pieces` with the batch as its one piece)."""
-    return stage_pieces(raw_dir, [source_files], [index], workdir, metadata, cache, digests)[0]
+    """Process a batch, validate its rows and write them as parts ``index`` of the run's tables.
 
-
-@dataclass
-class _Piece:
-    """A piece of a batch being staged: its files, part index, cache key and rows so far."""
-
-    files: list[str]
-    index: int
-    key: str | None
-    keys: dict[str, str]  # file name → document key, of the files kept or read
-    kept: KeptRows
-    read: list[tuple[RawDocument, dict[str, str] | None]]
-    result: BatchResult
-
-
-def stage_pieces(raw_dir: Path, pieces: list[list[str]], indexes: list[int], workdir: Path,
-                 metadata: dict[str, dict[str, str]],
-                 cache: ExtractionCache | None = None,
-                 digests: dict[str, str | None] | None = None) -> list[BatchCounts]:
-    """Process the pieces of a batch (see :func:`dangjian.batching.pieces_of`), validate their
-    rows and write each piece's as parts of its index of the run's tables; their counts.
-
-    With a cache, a piece whose files, bytes and metadata are all as in an earlier run reuses
+    With a cache, a batch whose files, bytes and metadata are all as in an earlier run reuses
     that run's validated parts without reading a document again; otherwise each document seen
-    before under the same name and metadata takes its validated rows from the kept piece that
+    before under the same name and metadata takes its validated rows from the kept batch that
     holds them, and only the others are extracted and validated. ``digests`` are the files'
-    sha256 when the caller has them (the scan's): the keys then read no file, and the kept
-    documents are found by them, so that only the others are read. The pieces' new rows are
-    validated together (a validation's fixed cost is paid once per batch, not per piece); each
-    piece is written and kept on its own.
+    sha256 when the caller has them (the scan's): the batch's key then reads no file, and the
+    kept documents are found by them, so that only the others are read.
     """
-    counts: dict[int, BatchCounts] = {}
-    staged: list[_Piece] = []
-    for files, index in zip(pieces, indexes):
-        key = cache.batch_key(raw_dir, files, metadata, digests) if cache else None
-        reused = reuse_batch(files, index, workdir, cache, key)
-        if reused is None:
-            staged.append(_gather(raw_dir, files, index, key, metadata, cache, digests))
-        else:
-            counts[index] = reused
-    if staged:
-        good: dict[str, pd.DataFrame] = {}
-        quarantine: list[dict[str, Any]] = []
-        for table in ("documents", "metrics", "rejected"):
-            good[table], bad = validate(table, frame(table, [row for piece in staged
-                                                             for row in getattr(piece.result, table)]))
-            quarantine += bad
-        # Each row goes to the piece of its file; a row of no piece's file (none is known) to
-        # the first, so that no row is lost.
-        owner = {name: position for position, piece in enumerate(staged) for name in piece.files}
-        placed = {table: df["source_file"].map(owner).fillna(0).to_numpy()
-                  for table, df in good.items()}
-        for position, piece in enumerate(staged):
-            mine = {table: df[placed[table] == position].reset_index(drop=True)
-                    for table, df in good.items()}
-            held = [q for q in quarantine if owner.get(q["source_file"], 0) == position]
-            counts[piece.index] = _write_piece(piece, mine, held, workdir, cache, digests)
-    return [counts[index] for index in indexes]
+    from dangjian.staging import write_part
 
-
-def _gather(raw_dir: Path, files: list[str], index: int, key: str | None,
-            metadata: dict[str, dict[str, str]], cache: ExtractionCache | None,
-            digests: dict[str, str | None] | None) -> _Piece:
-    """A piece's kept rows, and the rows of its other documents, read and extracted."""
+    key = cache.batch_key(raw_dir, source_files, metadata, digests) if cache else None
+    reused = reuse_batch(source_files, index, workdir, cache, key)
+    if reused is not None:
+        return reused
     result = BatchResult()
     keys: dict[str, str] = {}
     kept = KeptRows()
     if cache and digests is not None:
         # The scan hashed every file: documents kept before are found by their digests, and
-        # only the others are read (a night's changed piece is mostly kept documents).
+        # only the others are read (a night's changed batch is mostly kept documents).
         keys = {name: cache.key(digest, name, metadata_row(metadata, name))
-                for name in files if (digest := digests.get(name)) is not None}
+                for name in source_files if (digest := digests.get(name)) is not None}
         kept = _kept_rows(cache, keys)
         keys = {name: keys[name] for name in kept.files}
-    read = _read_batch(raw_dir, [f for f in files if f not in kept.files], metadata, result)
+    read = _read_batch(raw_dir, [f for f in source_files if f not in kept.files], metadata,
+                       result)
     if cache:
         keys.update((item.source_file, cache.key(item.doc_id, item.source_file, meta))
                     for item, meta in read)
@@ -320,43 +269,33 @@ def _gather(raw_dir: Path, files: list[str], index: int, key: str | None,
     result.cached = len(kept.files)
     _extract_into(result, [(item, meta) for item, meta in read
                            if item.source_file not in kept.files])
-    return _Piece(files, index, key, keys, kept, read, result)
-
-
-def _write_piece(piece: _Piece, good: dict[str, pd.DataFrame],
-                 quarantine: list[dict[str, Any]], workdir: Path,
-                 cache: ExtractionCache | None,
-                 digests: dict[str, str | None] | None) -> BatchCounts:
-    """Write a piece's validated rows ``good`` and ``quarantine`` with its kept ones, and keep
-    it in the cache; its counts."""
-    from dangjian.staging import write_part
-
-    tables = piece.kept.tables
+    tables = kept.tables
+    quarantine: list[dict[str, Any]] = []
     rows = {}
-    with_row: set[str] = set(piece.kept.files)  # the files with a documents row in the part
+    with_row: set[str] = set(kept.files)  # the files with a documents row in the part
     for table in ("documents", "metrics", "rejected"):
-        rows[table] = write_part(workdir, table, piece.index, good[table], tables.get(table))
+        good, bad = validate(table, frame(table, getattr(result, table)))
+        quarantine += bad
+        rows[table] = write_part(workdir, table, index, good, tables.get(table))
         if table == "documents":
-            with_row.update(good[table]["source_file"])
+            with_row.update(good["source_file"])
     checked, _ = validate("quarantine", frame("quarantine", quarantine))
-    n_quarantined = write_part(workdir, "quarantine", piece.index, checked,
-                               tables.get("quarantine"))
+    n_quarantined = write_part(workdir, "quarantine", index, checked, tables.get("quarantine"))
     reasons = {f"{q['table']}: {q['reason']}" for q in quarantine}
     if "quarantine" in tables:
         reasons.update(f"{t}: {r}" for t, r in zip(tables["quarantine"]["table"].to_pylist(),
                                                      tables["quarantine"]["reason"].to_pylist()))
-    counts = BatchCounts(len(piece.files), rows["documents"], rows["metrics"], rows["rejected"],
-                         n_quarantined, tuple(sorted(reasons)), piece.result.cached)
-    as_read = {**{f: digests.get(f) for f in piece.kept.files},
-               **_as_read(piece.result, piece.read)} if digests is not None else {}
-    if cache and piece.key and (digests is None
-                                or as_read == {f: digests.get(f) for f in piece.files}):
+    counts = BatchCounts(len(source_files), rows["documents"], rows["metrics"], rows["rejected"],
+                         n_quarantined, tuple(sorted(reasons)), result.cached)
+    as_read = {**{f: digests.get(f) for f in kept.files}, **_as_read(result, read)} \
+        if digests is not None else {}
+    if cache and key and (digests is None or as_read == {f: digests.get(f) for f in source_files}):
         # Kept under a key from the caller's digests only if the files were read with those
         # bytes: a file that changed in between must not leave its new rows under its old key.
-        cache.keep_batch(piece.key, workdir, piece.index, {**counts.__dict__, "cached": 0})
+        cache.keep_batch(key, workdir, index, {**counts.__dict__, "cached": 0})
         # Only documents with a documents row are served from a kept batch: not those whose
         # extraction failed or whose documents row is in quarantine.
-        cache.remember([k for f, k in piece.keys.items() if f in with_row], piece.key)
+        cache.remember([k for f, k in keys.items() if f in with_row], key)
     return counts
 
 
@@ -423,15 +362,6 @@ def stage_files(raw_dir: str, source_files: list[str], index: int, workdir: str,
     cache = ExtractionCache(Path(cache_dir)) if cache_dir else None
     return stage_batch(Path(raw_dir), source_files, index, Path(workdir), corpus_metadata(raw_dir),
                        cache, digests)
-
-
-def stage_piece_files(raw_dir: str, pieces: list[list[str]], indexes: list[int], workdir: str,
-                      cache_dir: str | None,
-                      digests: dict[str, str | None] | None = None) -> list[BatchCounts]:
-    """:func:`stage_pieces` with plain arguments, as a worker process receives them."""
-    cache = ExtractionCache(Path(cache_dir)) if cache_dir else None
-    return stage_pieces(Path(raw_dir), pieces, indexes, Path(workdir), corpus_metadata(raw_dir),
-                        cache, digests)
 
 
 def init_worker() -> None:

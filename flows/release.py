@@ -25,11 +25,10 @@ from prefect.logging import get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
-from dangjian.batching import batches, pieces_of
+from dangjian.batching import batches
 from dangjian.corpus import Scan, corpus_hash, list_raw, scan_files
 from dangjian.cache import CACHE_DIR, DIGEST_INDEX, ExtractionCache
-from dangjian.pipeline import (BatchCounts, corpus_metadata, document_keys, reuse_batch,
-                               stage_piece_files)
+from dangjian.pipeline import BatchCounts, corpus_metadata, document_keys, reuse_batch, stage_files
 from dangjian.publish import (DUCKDB_FILE, PublishResult, duckdb_copy_ahead, publish_parts,
                               unchanged_release)
 from dangjian.report import report_decorator
@@ -91,28 +90,19 @@ def scan_corpus(raw_dir: str, cache_dir: str | None = None) -> tuple[list[str], 
 
 
 @task(name="extract-batch")
-def extract_batch(raw_dir: str, pieces: list[list[str]], indexes: list[int], workdir: str,
+def extract_batch(raw_dir: str, files: list[str], index: int, workdir: str,
                   cache_dir: str | None, reuse: bool = True,
-                  digests: dict[str, str | None] | None = None) -> list[BatchCounts]:
-    """Stage the pieces of one batch (see :func:`dangjian.batching.pieces_of`), each as the part
-    of its index; ``digests``, the sha256 of their files from the scan, spare them reading
-    them again for their cache keys."""
-    counts: list[BatchCounts] = []
-    todo: list[tuple[list[str], int]] = []
-    for files, index in zip(pieces, indexes):
-        if reuse and (reused := reuse_cached(raw_dir, files, index, workdir, cache_dir,
-                                             digests)) is not None:
-            counts.append(reused)
-        else:
-            todo.append((files, index))
-    if not todo:
-        return counts
-    arguments = (raw_dir, [files for files, _ in todo], [index for _, index in todo], workdir,
-                 cache_dir, digests)
+                  digests: dict[str, str | None] | None = None) -> BatchCounts:
+    """Stage one batch; ``digests``, the sha256 of its files from the scan, spare it reading
+    them again for its cache key."""
+    if reuse and (reused := reuse_cached(raw_dir, files, index, workdir, cache_dir,
+                                         digests)) is not None:
+        return reused
     if _pool_size:
         # The workers run a function of the dangjian package: they never import Prefect.
-        return counts + _pool().submit(stage_piece_files, *arguments).result()
-    return counts + stage_piece_files(*arguments)
+        return _pool().submit(stage_files, raw_dir, files, index, workdir, cache_dir,
+                              digests).result()
+    return stage_files(raw_dir, files, index, workdir, cache_dir, digests)
 
 
 def reuse_cached(raw_dir: str, files: list[str], index: int, workdir: str,
@@ -267,38 +257,29 @@ def _run_batches(raw_dir: str, chunks: list[list[str]], workdir: str, cache_dir:
     total = sum(len(c) for c in chunks)
     done = 0
     counts: list[BatchCounts] = []
-    todo: list[list[tuple[list[str], int]]] = []  # the changed pieces of each batch
+    todo: list[int] = []
     _report(0, total)
-    index = 0
-    for chunk in chunks:
-        changed = []
-        for piece in pieces_of(chunk):
-            # An unchanged piece is linked in here: a task run costs more than the check, and
-            # a nightly run finds most pieces unchanged.
-            reused = reuse_cached(raw_dir, piece, index, workdir, cache_dir, scan.digests,
-                                  scan.plain)
-            if reused is None:
-                changed.append((piece, index))
-            else:
-                counts.append(reused)
-                done += reused.files
-                _report(done, total)
-            index += 1
-        if changed:
-            todo.append(changed)
+    for i, chunk in enumerate(chunks):
+        # An unchanged batch is linked in here: a task run costs more than the check, and a
+        # nightly run finds most batches unchanged.
+        reused = reuse_cached(raw_dir, chunk, i, workdir, cache_dir, scan.digests, scan.plain)
+        if reused is None:
+            todo.append(i)
+        else:
+            counts.append(reused)
+            done += reused.files
+            _report(done, total)
     futures = []
     unwalked = _unvisited()
     # Largest first: batches vary in size, and the run ends when its last batch does, so the
     # small ones are kept to even out the workers at the end.
-    for changed in sorted(todo, key=lambda batch: -sum(len(files) for files, _ in batch)):
-        known = {name: scan.digests.get(name) for files, _ in changed for name in files} \
-            if cache_dir else None
-        futures.append(extract_batch.submit(raw_dir, unwalked([files for files, _ in changed]),
-                                            [index for _, index in changed], workdir, cache_dir,
+    for i in sorted(todo, key=lambda i: -len(chunks[i])):
+        known = {name: scan.digests.get(name) for name in chunks[i]} if cache_dir else None
+        futures.append(extract_batch.submit(raw_dir, unwalked(chunks[i]), i, workdir, cache_dir,
                                             False, unwalked(known)))
     for future in as_completed(futures) if futures else ():
-        for result in future.result():
-            counts.append(result)
-            done += result.files
+        result = future.result()
+        counts.append(result)
+        done += result.files
         _report(done, total)
     return counts

@@ -73,17 +73,3 @@ def test_a_name_is_hashed_once_per_process(monkeypatch):
     assert batches(names, 100) == first and hashed == []
     assert batches([*names, "night-new.txt"], 100)[-1][-1] == "night-new.txt"
     assert hashed == ["night-new.txt".encode("utf-8")]
-
-
-def test_a_batch_is_cut_into_pieces_of_its_own_and_a_small_one_is_one_piece():
-    from dangjian.batching import PIECE_FILES, pieces_of
-
-    batch = NAMES[:3000]
-    cut = pieces_of(batch, 100)
-    assert [name for piece in cut for name in piece] == batch
-    assert cut == batches(batch, 100) and len(cut) > 10
-    assert pieces_of(batch[:PIECE_FILES]) == [batch[:PIECE_FILES]]
-    assert pieces_of(batch[:PIECE_FILES + 1]) == batches(batch[:PIECE_FILES + 1], PIECE_FILES)
-    # an inserted file changes its own piece (and at most the next)
-    after = pieces_of(sorted([*batch, "001000a.txt"]), 100)
-    assert sum(piece not in cut for piece in after) <= 2

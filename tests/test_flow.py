@@ -172,72 +172,23 @@ def test_batch_parameters_are_quoted_where_tasks_run_in_threads_only(prefect_har
 
     sent, received = [], []
     submit = release_module.extract_batch.submit
-    stage = release_module.stage_piece_files
+    stage = release_module.stage_files
 
     def spying_submit(*args, **kwargs):
         sent.append((args[1], args[6]))
         return submit(*args, **kwargs)
 
-    def spying_stage(raw_dir, pieces, indexes, workdir, cache_dir, digests=None):
-        received.append((pieces, digests))
-        return stage(raw_dir, pieces, indexes, workdir, cache_dir, digests)
+    def spying_stage(raw_dir, files, index, workdir, cache_dir, digests=None):
+        received.append((files, digests))
+        return stage(raw_dir, files, index, workdir, cache_dir, digests)
 
     monkeypatch.setattr(release_module.extract_batch, "submit", spying_submit)
-    monkeypatch.setattr(release_module, "stage_piece_files", spying_stage)
+    monkeypatch.setattr(release_module, "stage_files", spying_stage)
     release_flow(raw_dir=str(raw_copy), output_dir=str(tmp_path / "out"), batch_size=2)
     assert sent and all(isinstance(files, quote) and isinstance(digests, quote)
                         for files, digests in sent)
-    # the task gets the values themselves, and stages its pieces with their files' digests
-    assert sorted(tuple(files) for pieces, _ in received for files in pieces) == sorted(
-        tuple(files) for pieces, _ in sent for files in pieces.unquote())
-    assert all(set(digests) == {name for files in pieces for name in files}
-               for pieces, digests in received)
-    assert all(isinstance(pieces, list) and isinstance(digests, dict)
-               for pieces, digests in received)
+    # the task gets the values themselves
+    assert sorted(map(tuple, (files for files, _ in received))) == sorted(
+        tuple(files.unquote()) for files, _ in sent)
+    assert all(isinstance(files, list) and isinstance(digests, dict) for files, digests in received)
     assert _unvisited()(["a.txt"]) == ["a.txt"]  # no Prefect run to walk it: left as it is
-
-
-def test_a_changed_file_stages_its_piece_of_the_batch_again_and_no_other(
-        prefect_harness, raw_copy, tmp_path, monkeypatch):
-    """A batch (one task) is staged and kept in pieces: a night's change costs its piece."""
-    import dangjian.batching as batching
-    import flows.release as release_module
-
-    monkeypatch.setattr(batching, "PIECE_FILES", 1)  # every file a piece of the one batch
-    staged, tasks = [], []
-    stage, submit = release_module.stage_piece_files, release_module.extract_batch.submit
-
-    def spying_stage(raw_dir, pieces, indexes, workdir, cache_dir, digests=None):
-        staged.extend(list(files) for files in pieces)
-        return stage(raw_dir, pieces, indexes, workdir, cache_dir, digests)
-
-    def spying_submit(*args, **kwargs):
-        tasks.append(args)
-        return submit(*args, **kwargs)
-
-    monkeypatch.setattr(release_module, "stage_piece_files", spying_stage)
-    monkeypatch.setattr(release_module.extract_batch, "submit", spying_submit)
-    out = tmp_path / "out"
-    first = release_flow(raw_dir=str(raw_copy), output_dir=str(out))
-    names = sorted(p.name for p in raw_copy.glob("*.txt"))
-    assert len(tasks) == 1 and sorted(staged) == [[name] for name in names]
-    changed = raw_copy / names[2]
-    changed.write_text(changed.read_text(encoding="utf-8") + "\n全市新建党支部12个。\n",
-                       encoding="utf-8")
-    staged.clear()
-    tasks.clear()
-    second = release_flow(raw_dir=str(raw_copy), output_dir=str(out))
-    assert staged == [[names[2]]] and len(tasks) == 1
-    assert second.created and second.metrics == first.metrics + 1
-    # the same bytes as a run that stages every piece afresh, and the same rows as one piece
-    fresh = release_flow(raw_dir=str(raw_copy), output_dir=str(tmp_path / "fresh"), cache=False)
-    monkeypatch.setattr(batching, "PIECE_FILES", 1000)
-    whole = release_flow(raw_dir=str(raw_copy), output_dir=str(tmp_path / "whole"), cache=False)
-    for table in ("documents", "metrics", "quarantine", "rejected"):
-        ours = out / "releases" / second.version / f"{table}.parquet"
-        assert ours.read_bytes() == (tmp_path / "fresh" / "releases" / fresh.version
-                                     / f"{table}.parquet").read_bytes()
-        assert pq.read_table(ours).equals(pq.read_table(
-            tmp_path / "whole" / "releases" / whole.version / f"{table}.parquet"))
-    assert pq.read_metadata(out / "releases" / second.version / "documents.parquet"
-                            ).num_row_groups == len(names)
