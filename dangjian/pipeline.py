@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -156,7 +155,8 @@ def frame(table: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _jsonable(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    # Any missing value, NaT of a date column too (a missing date beside a present one).
+    if pd.api.types.is_scalar(value) and pd.isna(value):
         return None
     if isinstance(value, pd.Timestamp):
         return value.date().isoformat()

@@ -113,3 +113,19 @@ def test_a_real_path_is_within_raw_as_pathlib_says(path, root):
     from dangjian.corpus import _is_within
 
     assert _is_within(path, Path(root)) == Path(path).is_relative_to(Path(root))
+
+
+def test_a_quarantined_row_with_a_missing_date_beside_a_present_one_is_kept_as_json():
+    import pandas as pd
+
+    def document(n, published, script="simplified"):
+        return {"doc_id": str(n) * 64, "source_file": f"{n}.txt", "title": "标题",
+                "publisher": None, "published": published, "url": None, "place": None,
+                "encoding": "utf-8", "script": script, "n_chars": 5}
+
+    # the column holds a date, so the missing one is NaT, which JSON cannot write as such
+    rows = [document(1, pd.Timestamp("2024-01-02")), document(2, None, script="klingon")]
+    good, quarantine = validate("documents", frame("documents", rows))
+    assert list(good["source_file"]) == ["1.txt"]
+    assert [json.loads(q["row"])["published"] for q in quarantine] == [None]
+    assert quarantine[0]["source_file"] == "2.txt" and "script" in quarantine[0]["reason"]
