@@ -70,15 +70,9 @@ def unshared_ranges(files: list[Path], parent_files: list[Path],
 def _bytes_in(ranges: list[tuple[str, str]], readers: dict[Path, Any]) -> int:
     """The bytes (uncompressed) of every row group of the files of ``readers`` that may hold a
     row in ``ranges`` (a group without statistics may)."""
-    total = 0
-    for reader in readers.values():
-        for index in range(reader.metadata.num_row_groups):
-            group = reader.metadata.row_group(index)
-            stats = _source_file_statistics(group)
-            if (stats is None or not stats.has_min_max
-                    or any(low <= stats.max and stats.min <= high for low, high in ranges)):
-                total += group.total_byte_size
-    return total
+    return sum(group.total_byte_size for reader in readers.values()
+               for group in map(reader.metadata.row_group, range(reader.metadata.num_row_groups))
+               if _may_hold(group, ranges))
 
 
 def unshared_relations(files: list[Path], parent_files: list[Path],
@@ -134,8 +128,12 @@ def _unshared_groups(files: list[Path], parent_files: list[Path], force: list[st
         if spare.get(digest):
             pairs[k] = spare[digest].pop()
     if force:
-        pairs = {k: j for k, j in pairs.items()
-                 if not (_may_hold(readers, new[k], force) or _may_hold(readers, old[j], force))}
+        names = [(name, name) for name in force]
+
+        def held(group: Group) -> bool:
+            return _may_hold(readers[group[0]].metadata.row_group(group[1]), names)
+
+        pairs = {k: j for k, j in pairs.items() if not (held(new[k]) or held(old[j]))}
     shared = set(pairs.values())
     new = [g for k, g in enumerate(new) if k not in pairs]
     old = [g for k, g in enumerate(old) if k not in shared]
@@ -159,11 +157,13 @@ def same_groups(files: list[Path], parent_files: list[Path]) -> bool:
         return False
 
 
-def _may_hold(readers: dict[Path, Any], group: Group, names: list[str]) -> bool:
-    stats = _source_file_statistics(readers[group[0]].metadata.row_group(group[1]))
+def _may_hold(meta: Any, ranges: list[tuple[str, str]]) -> bool:
+    """Whether a row group (its metadata) may hold a source file in one of ``ranges`` (first and
+    last name) by its statistics; a group without them may."""
+    stats = _source_file_statistics(meta)
     if stats is None or not stats.has_min_max:
         return True
-    return any(stats.min <= name <= stats.max for name in names)
+    return any(low <= stats.max and stats.min <= high for low, high in ranges)
 
 
 def _source_file_statistics(meta: Any) -> Any:
