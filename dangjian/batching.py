@@ -5,43 +5,62 @@ move when the archive grows. Cutting the sorted names every ``size`` files would
 boundary after a file inserted in the middle (a new issue of a paper named by date), and a
 night's run would stage the rest of the archive again. Instead, as content-defined chunking
 does for bytes (rsync, restic), a batch ends after a name whose hash falls in a fixed class,
-whatever came before it. An inserted or removed file changes only the batch it falls in, and the
-next one when it is itself a boundary. Batches stay runs of the sorted names, so parts sorted by
-file stay in order.
+whatever came before it. Batches stay runs of the sorted names, so parts sorted by file stay in
+order.
+
+As FastCDC does, a batch is not cut before a least number of files, and the class is chosen
+so that the mean stays ``size``: without that floor, sizes spread geometrically (from a few
+files to the cap), and the batch a changed file falls in is on average half as large again as
+the mean, since large batches hold more of the files. A night's re-run costs about what its
+changed batch does, so the floor makes it cheaper, and the full run's batches more even. An
+inserted or removed file changes the batch it falls in; the next one too when the file is
+itself a boundary or shifts a boundary name across the floor (about one chance in
+``spread``), and the batches after that are as before.
 """
 from __future__ import annotations
 
 import hashlib
 
-#: A run of names with no boundary is cut every this many times the chosen size, which bounds
-#: a batch's memory; only a change within such a run moves the cuts after it, up to the run's end.
-MAX_FACTOR = 2
+#: A run of names with no boundary is cut at ``size + MAX_SPREADS * spread`` files, which
+#: bounds a batch's memory; only a change within such a run moves the cuts after it.
+MAX_SPREADS = 2
 
-#: :func:`ends_batch` of the names seen, by batch size: a process that runs night after night
+#: :func:`ends_batch` of the names seen, by class size: a process that runs night after night
 #: (``serve --warm``) cuts the same archive again, and hashing every name was a tenth of the
 #: night's scan. Cleared when it holds more names than this.
 _ends: dict[int, dict[str, bool]] = {}
 MAX_KEPT_NAMES = 1 << 20
 
 
-def batches(files: list[str], size: int) -> list[list[str]]:
-    """``files`` (sorted) in consecutive batches of about ``size`` files on average, at most
-    ``MAX_FACTOR * size``; a batch ends after a name that hashes into a class of probability
-    ``1 / size``."""
+def bounds(size: int) -> tuple[int, int, int]:
+    """The least and the most files of a batch of mean ``size``, and ``spread``: past the least,
+    a batch ends after a name of probability ``1 / spread``, so the mean is ``least - 1 +
+    spread``. A spread of at least two keeps a boundary to the names for any size above one."""
     if size < 1:
         raise ValueError("batch size must be at least 1")
-    most = MAX_FACTOR * size
+    if size == 1:
+        return 1, 1, 1
+    spread = max(2, size // 4)
+    return size - spread + 1, size + MAX_SPREADS * spread, spread
+
+
+def batches(files: list[str], size: int) -> list[list[str]]:
+    """``files`` (sorted) in consecutive batches of about ``size`` files on average, from
+    ``size - spread + 1`` to ``size + MAX_SPREADS * spread`` (see :func:`bounds`)."""
+    least, most, spread = bounds(size)
     out: list[list[str]] = []
     current: list[str] = []
-    known = _ends.setdefault(size, {})
+    known = _ends.setdefault(spread, {})
     if len(known) > MAX_KEPT_NAMES:
         known.clear()
     for name in files:
         current.append(name)
+        if len(current) < least:
+            continue
         ends = known.get(name)
         if ends is None:
-            ends = known[name] = ends_batch(name, size)
-        if len(current) >= most or ends:
+            ends = known[name] = ends_batch(name, spread)
+        if ends or len(current) >= most:
             out.append(current)
             current = []
     if current:
@@ -49,10 +68,10 @@ def batches(files: list[str], size: int) -> list[list[str]]:
     return out
 
 
-def ends_batch(name: str, size: int) -> bool:
-    """Whether a batch of mean ``size`` ends after ``name``: a stable hash (not Python's salted
-    ``hash``), the same on every machine and run."""
-    if size == 1:
+def ends_batch(name: str, spread: int) -> bool:
+    """Whether a batch past its least size ends after ``name`` (probability ``1 / spread``): a
+    stable hash (not Python's salted ``hash``), the same on every machine and run."""
+    if spread == 1:
         return True
     digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % size == 0
+    return int.from_bytes(digest, "big") % spread == 0
