@@ -550,12 +550,11 @@ class Extension:
         self._seq = len(self.published) + 1
         self._con.execute("BEGIN TRANSACTION")
         add_content(self._con, self.release, self._seq, self.parent, CONTENT_TABLES)
-        # Written out here, beside the rest of the release, so that finishing has only the
-        # changes table and the release's row left to write. The copy is private until it is
+        # One transaction and one checkpoint (when the copy is closed) for the whole release:
+        # a checkpoint here as well cost more than it spared the finish, since it ran while
+        # the rest of the release was written on the same cores (a night's re-run at 10,000
+        # documents: publishing 0.62 s against 0.68 s). The copy is private until it is
         # swapped in, so a release that fails later leaves nothing half done behind.
-        self._con.execute("COMMIT")
-        self._con.execute("CHECKPOINT")
-        self._con.execute("BEGIN TRANSACTION")
         return True
 
     def finish_later(self, manifest: dict[str, Any]) -> None:
