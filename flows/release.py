@@ -186,7 +186,10 @@ def publish_release(output_dir: str, workdir: str, digest: str, raw_dir: str = "
                          decorators=[report_decorator(Path(raw_dir))])
 
 
-@flow(name="dangjian-release", log_prints=False)
+# Nothing to persist: the release is the run's output, and the summary it returns is small.
+# Saying so spares a request a run (Prefect otherwise asks the server whether it keeps
+# results by default).
+@flow(name="dangjian-release", log_prints=False, persist_result=False)
 def release_flow(raw_dir: str = "raw", output_dir: str = "output",
                  batch_size: int = DEFAULT_BATCH_SIZE, strict: bool = False,
                  cache: bool = True, processes: int = 0) -> ReleaseSummary:

@@ -192,3 +192,17 @@ def test_batch_parameters_are_quoted_where_tasks_run_in_threads_only(prefect_har
         tuple(files.unquote()) for files, _ in sent)
     assert all(isinstance(files, list) and isinstance(digests, dict) for files, digests in received)
     assert _unvisited()(["a.txt"]) == ["a.txt"]  # no Prefect run to walk it: left as it is
+
+
+def test_a_run_does_not_ask_the_server_whether_results_persist(prefect_harness, raw_copy,
+                                                               tmp_path, monkeypatch):
+    """The release is the run's output: the flow says it persists nothing, which spares a
+    request to the server a run."""
+    import prefect.flow_engine
+
+    asked = []
+    real = prefect.flow_engine._get_default_persist_result
+    monkeypatch.setattr(prefect.flow_engine, "_get_default_persist_result",
+                        lambda: asked.append(1) or real())
+    summary = release_flow(raw_dir=str(raw_copy), output_dir=str(tmp_path / "out"))
+    assert summary.created and asked == []
