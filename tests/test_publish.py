@@ -796,3 +796,14 @@ def test_a_first_release_without_a_tables_file_is_built_as_with_an_empty_one(tmp
     (tmp_path / "releases" / "1.0.0" / "changes.parquet").unlink()
     build_duckdb(tmp_path)
     assert _duckdb_contents(tmp_path / DUCKDB_FILE) == with_file
+
+
+def test_published_versions_are_folders_with_a_manifest_in_version_order(tmp_path):
+    root = tmp_path / "releases"
+    for name in ("1.10.0", "1.9.0", "2.0.0", ".staging-1.11.0", "1.12.0"):
+        (root / name).mkdir(parents=True)
+        if name != "1.12.0":  # a folder a crash left without its manifest
+            (root / name / "manifest.json").write_text("{}", encoding="utf-8")
+    (root / "1.13.0").write_text("a file, not a release", encoding="utf-8")
+    assert list_versions(tmp_path) == ["1.9.0", "1.10.0", "2.0.0"]
+    assert list_versions(tmp_path / "nowhere") == []
