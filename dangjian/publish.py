@@ -20,10 +20,12 @@ Tables carry no run times, run ids or host names, so the same input and code giv
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
 import shutil
+import stat
 import subprocess
 import tempfile
 import threading
@@ -76,16 +78,30 @@ def latest_version(output: Path) -> str | None:
 def list_versions(output: Path) -> list[str]:
     """Published versions, oldest first (folders with a manifest; temporary folders are not).
     A run asks a few times, and a nightly archive gains a release a night: one system call per
-    release (the folder entries tell which are folders), a third of the time Path's checks took
-    at 400 releases."""
+    release, less than half the time Path's checks took at 400 releases."""
     root = releases_dir(output)
     try:
-        entries = list(os.scandir(root))
+        names = os.listdir(root)
     except (FileNotFoundError, NotADirectoryError):
         return []
-    found = [e.name for e in entries if not e.name.startswith(".") and e.is_dir()
-             and os.path.isfile(os.path.join(e.path, "manifest.json"))]
+    found = [name for name in names
+             if not name.startswith(".") and _is_file(os.path.join(root, name, "manifest.json"))]
     return sorted(found, key=version_key)
+
+
+#: What says a path is not there (as pathlib's checks take it), not that it cannot be read.
+_ABSENT = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EBADF)
+
+
+def _is_file(path: str) -> bool:
+    """Whether ``path`` is a regular file (through links), as ``Path.is_file``: a release folder
+    that cannot be read raises rather than being left out."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError as error:
+        if error.errno in _ABSENT:
+            return False
+        raise
 
 
 def version_key(version: str) -> tuple[int, ...]:

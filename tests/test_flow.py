@@ -206,3 +206,4 @@ def test_a_run_does_not_ask_the_server_whether_results_persist(prefect_harness, 
                         lambda: asked.append(1) or real())
     summary = release_flow(raw_dir=str(raw_copy), output_dir=str(tmp_path / "out"))
     assert summary.created and asked == []
+    assert release_flow.persist_result is False

@@ -805,5 +805,11 @@ def test_published_versions_are_folders_with_a_manifest_in_version_order(tmp_pat
         if name != "1.12.0":  # a folder a crash left without its manifest
             (root / name / "manifest.json").write_text("{}", encoding="utf-8")
     (root / "1.13.0").write_text("a file, not a release", encoding="utf-8")
-    assert list_versions(tmp_path) == ["1.9.0", "1.10.0", "2.0.0"]
+    (root / "1.14.0").symlink_to(root / "1.13.0")  # a link to a file
+    (root / "3.0.0").symlink_to(root / "2.0.0", target_is_directory=True)  # a linked release
+    (root / "1.15.0").symlink_to(root / "1.15.0")  # a link to itself
+    assert list_versions(tmp_path) == ["1.9.0", "1.10.0", "2.0.0", "3.0.0"]
     assert list_versions(tmp_path / "nowhere") == []
+    (tmp_path / "file" / "releases").parent.mkdir()
+    (tmp_path / "file" / "releases").write_text("not a folder", encoding="utf-8")
+    assert list_versions(tmp_path / "file") == []
