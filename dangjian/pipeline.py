@@ -233,7 +233,8 @@ def reuse_batch(source_files: list[str], index: int, workdir: Path, cache: Extra
 def stage_batch(raw_dir: Path, source_files: list[str], index: int, workdir: Path,
                 metadata: dict[str, dict[str, str]],
                 cache: ExtractionCache | None = None,
-                digests: dict[str, str | None] | None = None) -> BatchCounts:
+                digests: dict[str, str | None] | None = None,
+                plain: frozenset[str] = frozenset()) -> BatchCounts:
     """Process a batch, validate its rows and write them as parts ``index`` of the run's tables.
 
     With a cache, a batch whose files, bytes and metadata are all as in an earlier run reuses
@@ -241,11 +242,12 @@ def stage_batch(raw_dir: Path, source_files: list[str], index: int, workdir: Pat
     before under the same name and metadata takes its validated rows from the kept batch that
     holds them, and only the others are extracted and validated. ``digests`` are the files'
     sha256 when the caller has them (the scan's): the batch's key then reads no file, and the
-    kept documents are found by them, so that only the others are read.
+    kept documents are found by them, so that only the others are read; ``plain``, the files the
+    scan found plain (see :class:`dangjian.corpus.Scan`), spares the key a system call each.
     """
     from dangjian.staging import write_part
 
-    key = cache.batch_key(raw_dir, source_files, metadata, digests) if cache else None
+    key = cache.batch_key(raw_dir, source_files, metadata, digests, plain) if cache else None
     reused = reuse_batch(source_files, index, workdir, cache, key)
     if reused is not None:
         return reused
@@ -357,11 +359,12 @@ def corpus_metadata(raw_dir: str | Path) -> dict[str, dict[str, str]]:
 
 def stage_files(raw_dir: str, source_files: list[str], index: int, workdir: str,
                 cache_dir: str | None,
-                digests: dict[str, str | None] | None = None) -> BatchCounts:
+                digests: dict[str, str | None] | None = None,
+                plain: list[str] | None = None) -> BatchCounts:
     """:func:`stage_batch` with plain arguments, as a worker process receives them."""
     cache = ExtractionCache(Path(cache_dir)) if cache_dir else None
     return stage_batch(Path(raw_dir), source_files, index, Path(workdir), corpus_metadata(raw_dir),
-                       cache, digests)
+                       cache, digests, frozenset(plain or ()))
 
 
 def init_worker() -> None:

@@ -175,6 +175,28 @@ def test_batch_key_trusts_the_scan_for_plain_files_and_checks_a_link_again(tmp_p
     assert looked == [os.path.join(raw, "link.txt")]
 
 
+def test_a_worker_keys_its_batch_from_the_scan_and_keeps_it_under_the_flows_key(tmp_path,
+                                                                               monkeypatch):
+    """``stage_files`` as the flow calls it, with the scan's digests and plain files: the batch
+    is kept under the key the flow looks up, and keying it again costs no system call a file."""
+    from dangjian.corpus import scan_files
+
+    raw, files = _corpus(tmp_path, n=3)
+    scan = scan_files(raw, files)
+    cache_dir = tmp_path / "cache"
+    args = (str(raw), files, 0, str(tmp_path / "w1"), str(cache_dir), scan.digests,
+            sorted(scan.plain))
+    assert pipeline.stage_files(*args).cached == 0
+    key = ExtractionCache(cache_dir).batch_key(raw, files, {}, scan.digests, scan.plain)
+    assert ExtractionCache(cache_dir).reuse_batch(key, tmp_path / "w2", 0) is not None
+    looked: list[str] = []
+    real = cache_module.os.lstat
+    monkeypatch.setattr(cache_module.os, "lstat", lambda path: looked.append(path) or real(path))
+    again = pipeline.stage_files(str(raw), files, 0, str(tmp_path / "w3"), *args[4:])
+    assert again.cached == len(files)
+    assert not {os.fspath(p) for p in looked} & {os.path.join(raw, f) for f in files}
+
+
 def test_many_documents_are_located_in_one_go(tmp_path):
     cache = ExtractionCache(tmp_path / "cache")
     cache.remember([f"k{i}" for i in range(1200)], "b1")
