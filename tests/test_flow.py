@@ -175,22 +175,23 @@ def test_batch_parameters_are_quoted_where_tasks_run_in_threads_only(prefect_har
     stage = release_module.stage_files
 
     def spying_submit(*args, **kwargs):
-        sent.append((args[1], args[6]))
+        sent.append((args[1], args[6], args[7]))
         return submit(*args, **kwargs)
 
-    def spying_stage(raw_dir, files, index, workdir, cache_dir, digests=None):
-        received.append((files, digests))
-        return stage(raw_dir, files, index, workdir, cache_dir, digests)
+    def spying_stage(raw_dir, files, index, workdir, cache_dir, digests=None, plain=None):
+        received.append((files, digests, plain))
+        return stage(raw_dir, files, index, workdir, cache_dir, digests, plain)
 
     monkeypatch.setattr(release_module.extract_batch, "submit", spying_submit)
     monkeypatch.setattr(release_module, "stage_files", spying_stage)
     release_flow(raw_dir=str(raw_copy), output_dir=str(tmp_path / "out"), batch_size=2)
     assert sent and all(isinstance(files, quote) and isinstance(digests, quote)
-                        for files, digests in sent)
-    # the task gets the values themselves
-    assert sorted(map(tuple, (files for files, _ in received))) == sorted(
-        tuple(files.unquote()) for files, _ in sent)
-    assert all(isinstance(files, list) and isinstance(digests, dict) for files, digests in received)
+                        and isinstance(plain, quote) for files, digests, plain in sent)
+    # the task gets the values themselves: the batch's files, their digests, the plain ones
+    assert sorted(map(tuple, (files for files, _, _ in received))) == sorted(
+        tuple(files.unquote()) for files, _, _ in sent)
+    assert all(isinstance(files, list) and isinstance(digests, dict) and plain == files
+               for files, digests, plain in received)
     assert _unvisited()(["a.txt"]) == ["a.txt"]  # no Prefect run to walk it: left as it is
 
 
