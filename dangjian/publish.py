@@ -20,12 +20,10 @@ Tables carry no run times, run ids or host names, so the same input and code giv
 """
 from __future__ import annotations
 
-import errno
 import json
 import os
 import platform
 import shutil
-import stat
 import subprocess
 import tempfile
 import threading
@@ -41,6 +39,7 @@ import pandas as pd
 from dangjian import EXTRACTOR_VERSION, RULES_RUN, __version__
 from dangjian import database
 from dangjian.cache import rules_fingerprint
+from dangjian.corpus import _regular_file as regular_file
 from dangjian.datacard import write_datacard
 from dangjian.diff import write_changes
 from dangjian.lock import output_lock
@@ -85,23 +84,9 @@ def list_versions(output: Path) -> list[str]:
     except (FileNotFoundError, NotADirectoryError):
         return []
     found = [name for name in names
-             if not name.startswith(".") and _is_file(os.path.join(root, name, "manifest.json"))]
+             if not name.startswith(".")
+             and regular_file(os.path.join(root, name, "manifest.json")) is not None]
     return sorted(found, key=version_key)
-
-
-#: What says a path is not there (as pathlib's checks take it), not that it cannot be read.
-_ABSENT = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EBADF)
-
-
-def _is_file(path: str) -> bool:
-    """Whether ``path`` is a regular file (through links), as ``Path.is_file``: a release folder
-    that cannot be read raises rather than being left out."""
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except OSError as error:
-        if error.errno in _ABSENT:
-            return False
-        raise
 
 
 def version_key(version: str) -> tuple[int, ...]:
