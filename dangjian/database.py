@@ -199,10 +199,10 @@ def add_content(con: duckdb.DuckDBPyConnection, release: Release, seq: int,
     for table in tables:
         files = release.files(table)
         if table == "metrics" and same and changed is not None:
-            unshared = row_groups.unshared_relations(files, same.files(table), changed)
+            unshared = row_groups.unshared_ranges(files, same.files(table), changed)
             _add_table(con, table, files, seq, only_files=changed, unshared=unshared)
         elif table == "documents" and same:
-            unshared = row_groups.unshared_relations(files, same.files(table))
+            unshared = row_groups.unshared_ranges(files, same.files(table))
             changed = _add_table(con, table, files, seq, report_files=True, unshared=unshared)
         elif same and row_groups.same_groups(files, same.files(table)):
             # Every row group is one of the parent's, and the parent's rows are the ones
@@ -228,13 +228,13 @@ def _files_differing(names: list[str], old_rows: str, new_rows: str,
 
 def _add_table(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], seq: int,
                only_files: list[str] | None = None, report_files: bool = False,
-               unshared: tuple[str, str] | None = None) -> list[str] | None:
+               unshared: list[tuple[str, str]] | None = None) -> list[str] | None:
     """End the rows of ``table`` that are not in the release's file any more and insert the
     new ones. ``only_files``: compare only rows of these source files, once the hashes of the
     other files' rows show them unchanged. ``report_files``: return the source files whose rows
-    changed. ``unshared``: relations of the rows the release and its parent do not share (see
-    :func:`dangjian.row_groups.unshared_relations`; the parent's rows are the file's rows alive
-    now), so that only those are compared."""
+    changed. ``unshared``: the ranges of source files that hold every row the release and its
+    parent do not share (see :func:`dangjian.row_groups.unshared_ranges`; the parent's rows
+    are the file's rows alive now), so that only those are compared."""
     rows = ROWS.format(table=table)
     have = _table_columns(con, table)
     incoming = f"read_parquet([{', '.join(literal(f) for f in files)}])" if files else None
@@ -263,33 +263,34 @@ def _add_table(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], se
     names = [n for n, _ in data]
     values = ", ".join(f"CAST({_quote(n)} AS {k}) AS {_quote(n)}" if n in present
                        else f"NULL::{k} AS {_quote(n)}" for n, k in data)
-    source = f"SELECT {values} FROM {incoming}" if incoming else f"SELECT {values} WHERE false"
+    keyed = ", ".join(_quote(n) for n in [*names, ROW_HASH])
+    hashed = (f"SELECT {values}, {_hash(names)} AS {ROW_HASH} FROM {incoming}" if incoming
+              else f"SELECT {values}, 0::UBIGINT AS {ROW_HASH} WHERE false")
+    alive_rows = f"SELECT {keyed} FROM {rows} WHERE until_seq IS NULL"
     in_files = ""
     changed: list[str] | None = None
     by_file = incoming is not None and "source_file" in present
     if unshared is not None and by_file and (only_files is not None or report_files):
-        new_rows, old_rows = (f"SELECT {values} FROM {side}" for side in unshared)
+        # Every row outside the ranges is in a row group the parent has byte for byte, and the
+        # parent's rows are the ones alive: its rows in the ranges are read from the table,
+        # with their stored hashes, and the release's from its files.
+        where = row_groups.in_ranges(unshared)
+        hashed, alive_rows = f"{hashed} WHERE {where}", f"{alive_rows} AND ({where})"
         if report_files:
-            only_files = changed = _files_differing(names, old_rows, new_rows, con)
-        # Every row outside the unshared groups is in a group the parent has byte for byte.
-        source, alive_rows, hashed = new_rows, old_rows, _hash(names)
-    else:
-        alive_rows, hashed = f"SELECT * FROM {rows} WHERE until_seq IS NULL", f"{ROW_HASH}"
+            only_files = changed = _files_differing(names, alive_rows, hashed, con)
     if only_files is not None and by_file:
         in_files = _in_files(con, only_files)
-        left = con.execute(f"SELECT count(*), sum({_hash(names)}::HUGEINT) FROM ({source}) "
-                           f"WHERE NOT {in_files}").fetchall()
-        right = con.execute(f"SELECT count(*), sum({hashed}::HUGEINT) FROM ({alive_rows}) "
-                            f"WHERE NOT {in_files}").fetchall()
+        left, right = (con.execute(f"SELECT count(*), sum({ROW_HASH}::HUGEINT) FROM ({side}) "
+                                   f"WHERE NOT {in_files}").fetchall()
+                       for side in (hashed, alive_rows))
         if left != right:
             # the other files' rows differ after all: compare everything
             in_files, changed = "", None
-            source = f"SELECT {values} FROM {incoming}"
+            hashed = f"SELECT {values}, {_hash(names)} AS {ROW_HASH} FROM {incoming}"
         elif not only_files:
             return changed
-    con.execute(f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT *, {_hash(names)} AS {ROW_HASH} "
-                f"FROM ({source})" + (f" WHERE {in_files}" if in_files else "")).fetchall()
-    keyed = ", ".join(_quote(n) for n in [*names, ROW_HASH])
+    con.execute(f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT * FROM ({hashed})"
+                + (f" WHERE {in_files}" if in_files else ""))
     alive = f"SELECT {keyed} FROM {rows} WHERE until_seq IS NULL" + (
         f" AND {in_files}" if in_files else "")
     if report_files and changed is None and "source_file" in names:

@@ -86,14 +86,19 @@ def unshared_relations(files: list[Path], parent_files: list[Path],
     ranges = unshared_ranges(files, parent_files, force)
     if ranges is None:
         return None
-    where = " OR ".join(f"source_file BETWEEN {queries.literal(low)} AND {queries.literal(high)}"
-                        for low, high in ranges) or "false"
+    where = in_ranges(ranges)
 
     def rows(side: list[Path]) -> str:
         paths = ", ".join(queries.literal(f) for f in side)
         return f"(SELECT * FROM read_parquet([{paths}]) WHERE {where})"
 
     return rows(files), rows(parent_files)
+
+
+def in_ranges(ranges: list[tuple[str, str]]) -> str:
+    """A SQL condition that holds for the rows whose ``source_file`` is in one of ``ranges``."""
+    return " OR ".join(f"source_file BETWEEN {queries.literal(low)} AND {queries.literal(high)}"
+                       for low, high in ranges) or "false"
 
 
 #: What reading a file's footer or row groups can raise when it is not what a join wrote.
