@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import glob
+import hashlib
 import logging
 import os
 import secrets
@@ -32,7 +33,7 @@ import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 
@@ -83,6 +84,10 @@ FROM latest m LEFT JOIN documents_latest d USING (doc_id)
 WINDOW w AS (PARTITION BY m.metric, m.geography, as_of, m.unit, m.statistic)
 ORDER BY m.metric, m.geography, as_of NULLS FIRST, m.source_file, m.char_start
 """
+#: What the views of a file were made by, as the comment of its last view: a release that adds
+#: no table or column to a file whose views carry this tag leaves them as they are.
+VIEWS_TAG = "dangjian views " + hashlib.sha256(
+    "\n".join([*TABLES, ALL_VIEW, LATEST_VIEW, SERIES_VIEW]).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -191,25 +196,38 @@ def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str
 
 
 def add_content(con: duckdb.DuckDBPyConnection, release: Release, seq: int,
-                parent: Release | None, tables: tuple[str, ...] = TABLES) -> None:
+                parent: Release | None, tables: tuple[str, ...] = TABLES) -> bool:
     """Add the rows of ``tables`` of ``release`` (position ``seq``) after ``parent``, the release
-    at ``seq - 1``; inside the caller's transaction."""
+    at ``seq - 1``; inside the caller's transaction. True when it made a table's rows table or
+    added a column to one (the views are then made again)."""
     same = parent if parent is not None and release.same_rules_as(parent.manifest) else None
     changed: list[str] | None = None
+    reshaped = False
     for table in tables:
         files = release.files(table)
         if table == "metrics" and same and changed is not None:
             unshared = row_groups.unshared_ranges(files, same.files(table), changed)
-            _add_table(con, table, files, seq, only_files=changed, unshared=unshared)
+            reshaped |= _add_table(con, table, files, seq, only_files=changed,
+                                   unshared=unshared).reshaped
         elif table == "documents" and same:
             unshared = row_groups.unshared_ranges(files, same.files(table))
-            changed = _add_table(con, table, files, seq, report_files=True, unshared=unshared)
+            added = _add_table(con, table, files, seq, report_files=True, unshared=unshared)
+            changed, reshaped = added.changed, reshaped or added.reshaped
         elif same and row_groups.same_groups(files, same.files(table)):
             # Every row group is one of the parent's, and the parent's rows are the ones
             # alive: nothing ends and nothing is new (a night's quarantine and rejected files).
             continue
         else:
-            _add_table(con, table, files, seq)
+            reshaped |= _add_table(con, table, files, seq).reshaped
+    return reshaped
+
+
+class Added(NamedTuple):
+    """What :func:`_add_table` did: the source files whose rows changed (when asked) and
+    whether it added a column to the table's rows."""
+
+    changed: list[str] | None
+    reshaped: bool
 
 
 def _files_differing(names: list[str], old_rows: str, new_rows: str,
@@ -228,7 +246,7 @@ def _files_differing(names: list[str], old_rows: str, new_rows: str,
 
 def _add_table(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], seq: int,
                only_files: list[str] | None = None, report_files: bool = False,
-               unshared: list[tuple[str, str]] | None = None) -> list[str] | None:
+               unshared: list[tuple[str, str]] | None = None) -> Added:
     """End the rows of ``table`` that are not in the release's file any more and insert the
     new ones. ``only_files``: compare only rows of these source files, once the hashes of the
     other files' rows show them unchanged. ``report_files``: return the source files whose rows
@@ -254,12 +272,14 @@ def _add_table(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], se
         else:
             con.execute(f"CREATE TABLE {rows} AS SELECT *, {_hash(list(present))} AS {ROW_HASH}, "
                         f"{seq}::INTEGER AS since_seq, NULL::INTEGER AS until_seq FROM {incoming}")
-        return None
+        return Added(None, True)
     data = [(n, k) for n, k in have if n not in BOOKKEEPING]
+    reshaped = False
     for name, kind in present.items():
         if name not in dict(data):  # a column new in this release: earlier rows have NULL
             con.execute(f"ALTER TABLE {rows} ADD COLUMN {_quote(name)} {kind}")
             data.append((name, kind))
+            reshaped = True
     names = [n for n, _ in data]
     values = ", ".join(f"CAST({_quote(n)} AS {k}) AS {_quote(n)}" if n in present
                        else f"NULL::{k} AS {_quote(n)}" for n, k in data)
@@ -288,7 +308,7 @@ def _add_table(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], se
             in_files, changed = "", None
             hashed = f"SELECT {values}, {_hash(names)} AS {ROW_HASH} FROM {incoming}"
         elif not only_files:
-            return changed
+            return Added(changed, reshaped)
     con.execute(f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT * FROM ({hashed})"
                 + (f" WHERE {in_files}" if in_files else ""))
     alive = f"SELECT {keyed} FROM {rows} WHERE until_seq IS NULL" + (
@@ -323,7 +343,7 @@ def _add_table(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], se
                 "NULL FROM incoming WHERE rowid NOT IN (SELECT came FROM pairs)")
     con.execute("DROP TABLE pairs")
     con.execute("DROP TABLE incoming")
-    return changed
+    return Added(changed, reshaped)
 
 
 #: Up to this many changed files are written into the SQL as a list of literals, which DuckDB
@@ -350,8 +370,10 @@ def _hash(names: list[str]) -> str:
     return f"hash({', '.join(_quote(n) for n in names)})" if names else "0::UBIGINT"
 
 
-def add_release_row(con: duckdb.DuckDBPyConnection, release: Release, seq: int) -> None:
-    """The release's row in ``releases``, now the latest; and the views over every table."""
+def add_release_row(con: duckdb.DuckDBPyConnection, release: Release, seq: int,
+                    views: bool = True) -> None:
+    """The release's row in ``releases``, now the latest; and, with ``views``, the views over
+    every table (tagged :data:`VIEWS_TAG`)."""
     manifest = release.manifest
     files = manifest.get("files", {})
     code = manifest.get("code_version") or {}
@@ -361,11 +383,22 @@ def add_release_row(con: duckdb.DuckDBPyConnection, release: Release, seq: int) 
         code.get("extractor"), manifest.get("input_corpus_hash"),
         manifest.get("schema_fingerprint"),
         *(files.get(f"{t}.parquet", {}).get("rows") for t in TABLES), True, seq, release.rules])
+    if not views:
+        return
     # add_content made each table's rows table (a table without columns could have no views)
     for table in TABLES:
         con.execute(ALL_VIEW.format(table=table))
         con.execute(LATEST_VIEW.format(table=table))
     con.execute(SERIES_VIEW)
+    con.execute(f"COMMENT ON VIEW metric_series IS {literal(VIEWS_TAG)}")
+
+
+def views_tag(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The tag of the file's views (see :data:`VIEWS_TAG`), None without one."""
+    row = con.execute("SELECT comment FROM duckdb_views() WHERE database_name = "
+                      "current_database() AND schema_name = 'main' AND "
+                      "view_name = 'metric_series'").fetchone()
+    return row[0] if row else None
 
 
 def add_release(con: duckdb.DuckDBPyConnection, release: Release,
@@ -419,6 +452,8 @@ class Copy:
     #: The versions the copy records, oldest first.
     versions: list[str]
     latest: str | None
+    #: The tag of its views (see :data:`VIEWS_TAG`).
+    views: str | None = None
 
     def discard(self) -> None:
         self.con.close()
@@ -456,7 +491,7 @@ def open_copy(target: Path, tmp: Path) -> Copy | None:
         con = connect(tmp)
         if not _has_layout(con):
             raise duckdb.Error("another layout")
-        copy = Copy(tmp, con, stamp, known_versions(con), _latest_of(con))
+        copy = Copy(tmp, con, stamp, known_versions(con), _latest_of(con), views_tag(con))
         _table_columns(con, TABLES[0])  # the first query of duckdb_columns() costs the most
         return copy
     except BaseException as error:
@@ -497,6 +532,7 @@ class Extension:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._seq = 0
         self._loaded = self._written = False
+        self._views = False  # whether the copy's views must be made again
         self._stamp: tuple[int, int, int] | None = None  # the file as it was copied
         self._thread = threading.Thread(target=self._load, name="duckdb-extension", daemon=True)
         self._finisher: threading.Thread | None = None
@@ -531,6 +567,7 @@ class Extension:
             self._stamp = _stamp(self.target)
             self._con = connect(self.tmp)
             create(self._con)
+            self._views = True
         else:
             if made is not None:
                 # Now this extension's to close and remove, whatever happens next.
@@ -548,9 +585,11 @@ class Extension:
             # The copy is checked, not the file: one connection fewer, and the same bytes.
             if made.latest != self.parent.version or made.versions != self.published:
                 return False
+            self._views = made.views != VIEWS_TAG
         self._seq = len(self.published) + 1
         self._con.execute("BEGIN TRANSACTION")
-        add_content(self._con, self.release, self._seq, self.parent, CONTENT_TABLES)
+        if add_content(self._con, self.release, self._seq, self.parent, CONTENT_TABLES):
+            self._views = True
         # One transaction and one checkpoint (when the copy is closed) for the whole release:
         # a checkpoint here as well cost more than it spared the finish, since it ran while
         # the rest of the release was written on the same cores (a night's re-run at 10,000
@@ -583,8 +622,11 @@ class Extension:
             if not self._loaded or self._con is None:
                 return
             release = Release(self.release.version, self.release.folder, manifest)
-            add_content(self._con, release, self._seq, self.parent, ("changes",))
-            add_release_row(self._con, release, self._seq)
+            reshaped = add_content(self._con, release, self._seq, self.parent, ("changes",))
+            add_release_row(self._con, release, self._seq, views=self._views or reshaped)
+            # Checkpoint as the transaction commits: its changes then go straight into the
+            # file instead of first into the write-ahead log (which closing would then apply).
+            self._con.execute("SET checkpoint_threshold = '0b'")
             self._con.execute("COMMIT")
             close(self._con)
             self._con = None

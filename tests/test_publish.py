@@ -582,6 +582,33 @@ def test_the_parents_rows_are_compared_by_their_stored_hashes_which_are_checked(
     _views_match_release_folders(output)
 
 
+def test_a_release_keeps_the_views_of_a_file_they_were_made_for_and_mends_others(tmp_path,
+                                                                                monkeypatch):
+    """Views name no release, so a release that adds no table or column keeps the views of the
+    copy it extends when their tag says this code made them; views another code made (another
+    tag, or none) are made again."""
+    made = []
+    real = database.add_release_row
+    monkeypatch.setattr(database, "add_release_row", lambda con, release, seq, views=True:
+                        made.append(views) or real(con, release, seq, views))
+    publish(tmp_path, _tables(2), "c" * 64)
+    publish(tmp_path, _tables(3), "d" * 64)
+    assert made == [True, False]  # a new file, then a release of the same shape
+    with duckdb.connect(str(tmp_path / DUCKDB_FILE)) as con:
+        assert database.views_tag(con) == database.VIEWS_TAG
+        con.execute("CREATE OR REPLACE VIEW metrics_latest AS SELECT 1 AS stale")
+        con.execute("COMMENT ON VIEW metric_series IS 'views of another version'")
+    publish(tmp_path, _tables(4), "e" * 64)
+    assert made[-1] is True
+    with duckdb.connect(str(tmp_path / DUCKDB_FILE), read_only=True) as con:
+        assert database.views_tag(con) == database.VIEWS_TAG
+        assert con.execute("SELECT count(*) FROM metrics_latest").fetchone() == (4,)
+    _views_match_release_folders(tmp_path)
+    extended = _duckdb_contents(tmp_path / DUCKDB_FILE)
+    build_duckdb(tmp_path)
+    assert _duckdb_contents(tmp_path / DUCKDB_FILE) == extended
+
+
 def test_a_range_that_takes_in_rows_of_a_shared_row_group_compares_them_alike(tmp_path):
     """The ranges of source_file of the unshared row groups can hold rows of a shared one (here
     batches whose names interleave, which runs never make): those rows are read on both sides,
