@@ -15,6 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow
+import pyarrow.parquet as pq
+
+from dangjian.parquet_concat import ParquetConcatError, row_group_digests
 
 _lock = threading.Lock()
 _database: duckdb.DuckDBPyConnection | None = None
@@ -46,7 +50,9 @@ def value_counts(path: Path, columns: Iterable[str]) -> dict[str, dict[Any, int]
     """Rows of a Parquet file by each value of each of ``columns`` (NULL as None), counted in
     one scan. The counts of a file are kept while it is unchanged (its device, inode, size and
     modification and change times), so that a release's data card and page, asking for the
-    same columns, count it once."""
+    same columns, count it once; and so are the counts of each of its row groups, by the
+    group's bytes, so that a release that shares most of its row groups with the file counted
+    before (a night's, with its parent's) counts only its own."""
     columns = list(dict.fromkeys(columns))
     info = os.stat(path)
     key = (str(path), (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns))
@@ -63,13 +69,65 @@ def value_counts(path: Path, columns: Iterable[str]) -> dict[str, dict[Any, int]
     return {c: dict(known[c]) for c in columns}  # the kept ones stay as counted
 
 
+#: Counts by value of the row groups of the file counted last, by the group's digest (see
+#: :func:`dangjian.parquet_concat.row_group_digests`) and column.
+_group_counts: dict[bytes, dict[str, dict[Any, int]]] = {}
+
+
 def _count(path: Path, columns: list[str]) -> dict[str, dict[Any, int]]:
-    names = [f'"{c}"' for c in (c.replace('"', '""') for c in columns)]
-    source = f"read_parquet({literal(path)})"
-    sets = ", ".join(f"({name})" for name in names)
-    sql = (f"SELECT {', '.join(names)}, GROUPING({', '.join(names)}), count(*) FROM {source} "
-           f"GROUP BY GROUPING SETS ({sets})")
+    """The counts of :func:`value_counts`, summed over the file's row groups: those counted
+    before are taken as they were, the others counted in one query."""
+    global _group_counts
+    try:
+        digests = row_group_digests(path)
+        meta = pq.read_metadata(path)
+    except (OSError, ValueError, ParquetConcatError, pyarrow.ArrowException):
+        return _count_rows(path, columns)  # DuckDB says what is wrong with the file, if anything
+    with _lock:
+        groups = {d: dict(_group_counts.get(d, {})) for d in digests}
+    todo: dict[int, bytes] = {}
+    start = 0
+    ranges = []
+    for i, digest in enumerate(digests):
+        rows = meta.row_group(i).num_rows
+        if any(c not in groups[digest] for c in columns) and digest not in todo.values():
+            todo[i] = digest
+            ranges.append((start, start + rows))
+        start += rows
+    if todo:
+        counted = _count_rows(path, columns, ranges)
+        for (i, digest), found in zip(todo.items(), counted):
+            groups[digest].update(found)
     out: dict[str, dict[Any, int]] = {c: {} for c in columns}
+    for digest in digests:  # a group twice in the file counts twice
+        for column in columns:
+            total = out[column]
+            for value, n in groups[digest][column].items():
+                total[value] = total.get(value, 0) + n
+    with _lock:
+        _group_counts = groups
+    return out
+
+
+def _count_rows(path: Path, columns: list[str], ranges: list[tuple[int, int]] | None = None
+                ) -> list[dict[str, dict[Any, int]]] | dict[str, dict[Any, int]]:
+    """Counts by value of the whole file; with ``ranges`` (first and end row of row groups), of
+    each range, in one scan of those row groups."""
+    names = [f'"{c}"' for c in (c.replace('"', '""') for c in columns)]
+    if ranges is None:
+        source, group, sets = f"read_parquet({literal(path)})", "0", [f"({n})" for n in names]
+    else:
+        group = "CASE " + " ".join(f"WHEN file_row_number < {end} THEN {k}"
+                                   for k, (_, end) in enumerate(ranges)) + " END"
+        where = " OR ".join(f"file_row_number BETWEEN {first} AND {end - 1}"
+                            for first, end in ranges)
+        source = (f"(SELECT * FROM read_parquet({literal(path)}, file_row_number = true) "
+                  f"WHERE {where})")
+        sets = [f"(g, {n})" for n in names]
+    sql = (f"SELECT {group} AS g, {', '.join(names)}, GROUPING({', '.join(names)}), count(*) "
+           f"FROM {source} GROUP BY GROUPING SETS ({', '.join(sets)})")
+    out: list[dict[str, dict[Any, int]]] = [{c: {} for c in columns}
+                                             for _ in range(len(ranges or [()]))]
     con = cursor()
     try:
         rows = con.execute(sql).fetchall()
@@ -77,12 +135,12 @@ def _count(path: Path, columns: list[str]) -> dict[str, dict[Any, int]]:
         con.close()
     top = len(columns) - 1
     for row in rows:
-        values, grouping, n = row[:-2], row[-2], row[-1]
+        k, values, grouping, n = row[0], row[1:-2], row[-2], row[-1]
         for i, column in enumerate(columns):
             if not grouping >> (top - i) & 1:  # the set of this column
-                out[column][values[i]] = n
+                out[k][column][values[i]] = n
                 break
-    return out
+    return out if ranges is not None else out[0]
 
 
 def top_counts(counts: dict[Any, int], limit: int, null_label: str | None = None

@@ -47,3 +47,35 @@ def test_value_counts_of_a_rewritten_file_are_counted_again(tmp_path):
     assert queries.value_counts(path, ["a"]) == {"a": {"x": 2}}
     pq.write_table(pyarrow.table({"a": ["y", "y", "y"]}), path)
     assert queries.value_counts(path, ["a"]) == {"a": {"y": 3}}
+
+
+def test_a_file_sharing_row_groups_with_the_file_counted_before_counts_only_its_own(
+        tmp_path, monkeypatch):
+    """Row groups copied byte for byte (as a release copies its parent's kept batches) keep
+    their counts; the others are counted, and every sum equals a count of the whole file, a
+    group found twice counted twice."""
+    from dangjian.parquet_concat import concatenate
+
+    parts = []
+    for k, rows in enumerate((["x", "y", None], ["y", "y"], ["z"], ["x", None])):
+        parts.append(tmp_path / f"part{k}.parquet")
+        pq.write_table(pyarrow.table({"a": rows, "b": [len(r or "") for r in rows]}), parts[-1])
+    counted = []
+    real = queries._count_rows
+    monkeypatch.setattr(queries, "_count_rows", lambda path, columns, ranges=None:
+                        counted.append(ranges) or real(path, columns, ranges))
+
+    def joined(name, chosen):
+        concatenate([parts[k] for k in chosen], tmp_path / name)
+        return tmp_path / name
+
+    first = joined("first.parquet", [0, 1, 2])
+    assert queries.value_counts(first, ["a", "b"]) == {c: _counted_by_python(first, c)
+                                                         for c in ("a", "b")}
+    assert counted == [[(0, 3), (3, 5), (5, 6)]]
+    second = joined("second.parquet", [0, 3, 2, 3])  # part 1 gone, part 3 new and twice
+    counted.clear()
+    assert queries.value_counts(second, ["a", "b"]) == {c: _counted_by_python(second, c)
+                                                          for c in ("a", "b")}
+    assert counted == [[(3, 5)]]
+    assert queries.value_counts(second, ["a"])["a"] == {"x": 3, "y": 1, None: 3, "z": 1}
