@@ -123,8 +123,16 @@ def _quote(name: str) -> str:
 
 
 def connect(path: Path) -> duckdb.DuckDBPyConnection:
-    """A connection whose default database is the file at ``path`` (1.0 storage format)."""
+    """A connection whose default database is the file at ``path`` (1.0 storage format).
+
+    FSST, DuckDB's compression of strings by a trained symbol table, is left out: choosing and
+    training it took a good part of writing the rows (the first build of 222,000 metric rows
+    at 10,000 documents: 1.36 s against 1.67 s with it; a night's checkpoint 0.05 s against
+    0.08 s) for a file a tenth smaller (31 MB against 34 MB). Strings are still stored by
+    dictionary where that pays. (Given to ``connect`` as a config key, the setting is ignored.)
+    """
     con = duckdb.connect(config={"memory_limit": "512MB", "threads": 2})
+    con.execute("SET disabled_compression_methods = 'fsst'")
     con.execute(f"ATTACH {literal(path)} AS db (STORAGE_VERSION 'v1.0.0')")
     con.execute("USE db")
     return con

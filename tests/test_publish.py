@@ -609,6 +609,23 @@ def test_a_release_keeps_the_views_of_a_file_they_were_made_for_and_mends_others
     assert _duckdb_contents(tmp_path / DUCKDB_FILE) == extended
 
 
+def test_the_duckdb_file_is_written_without_fsst(tmp_path):
+    """Strings that FSST would compress (distinct, with common pieces) are stored otherwise."""
+    con = database.connect(tmp_path / "strings.duckdb")
+    try:
+        con.execute("CREATE TABLE t AS SELECT md5(range::VARCHAR) || ' 党组织 ' || "
+                    "md5((range * 7)::VARCHAR) AS s FROM range(200000)")
+        con.execute("CHECKPOINT")
+        used = {r[0] for r in con.execute("SELECT DISTINCT compression FROM "
+                                          "pragma_storage_info('t') WHERE segment_type = "
+                                          "'VARCHAR'").fetchall()}
+    finally:
+        database.close(con)
+    assert used and "FSST" not in used
+    with duckdb.connect(str(tmp_path / "strings.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(DISTINCT s) FROM t").fetchone() == (200000,)
+
+
 def test_a_range_that_takes_in_rows_of_a_shared_row_group_compares_them_alike(tmp_path):
     """The ranges of source_file of the unshared row groups can hold rows of a shared one (here
     batches whose names interleave, which runs never make): those rows are read on both sides,
