@@ -6,6 +6,7 @@ long-lived process (``serve --warm``) writes these every night.
 """
 from __future__ import annotations
 
+import hashlib
 import heapq
 import os
 import threading
@@ -79,8 +80,11 @@ def _count(path: Path, columns: list[str]) -> dict[str, dict[Any, int]]:
     before are taken as they were, the others counted in one query."""
     global _group_counts
     try:
-        digests = row_group_digests(path)
         meta = pq.read_metadata(path)
+        # a group's bytes, under the file's column names and types
+        schema = hashlib.sha256(meta.schema.to_arrow_schema().remove_metadata().to_string()
+                                .encode()).digest()
+        digests = [digest + schema for digest in row_group_digests(path)]
     except (OSError, ValueError, ParquetConcatError, pyarrow.ArrowException):
         return _count_rows(path, columns)  # DuckDB says what is wrong with the file, if anything
     with _lock:
@@ -123,8 +127,8 @@ def _count_rows(path: Path, columns: list[str], ranges: list[tuple[int, int]] | 
                             for first, end in ranges)
         source = (f"(SELECT * FROM read_parquet({literal(path)}, file_row_number = true) "
                   f"WHERE {where})")
-        sets = [f"(g, {n})" for n in names]
-    sql = (f"SELECT {group} AS g, {', '.join(names)}, GROUPING({', '.join(names)}), count(*) "
+        sets = [f"({group}, {n})" for n in names]  # the expression: no alias can clash
+    sql = (f"SELECT {group}, {', '.join(names)}, GROUPING({', '.join(names)}), count(*) "
            f"FROM {source} GROUP BY GROUPING SETS ({', '.join(sets)})")
     out: list[dict[str, dict[Any, int]]] = [{c: {} for c in columns}
                                              for _ in range(len(ranges or [()]))]

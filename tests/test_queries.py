@@ -60,6 +60,7 @@ def test_a_file_sharing_row_groups_with_the_file_counted_before_counts_only_its_
     for k, rows in enumerate((["x", "y", None], ["y", "y"], ["z"], ["x", None])):
         parts.append(tmp_path / f"part{k}.parquet")
         pq.write_table(pyarrow.table({"a": rows, "b": [len(r or "") for r in rows]}), parts[-1])
+    monkeypatch.setattr(queries, "_group_counts", {})
     counted = []
     real = queries._count_rows
     monkeypatch.setattr(queries, "_count_rows", lambda path, columns, ranges=None:
@@ -79,3 +80,13 @@ def test_a_file_sharing_row_groups_with_the_file_counted_before_counts_only_its_
                                                           for c in ("a", "b")}
     assert counted == [[(3, 5)]]
     assert queries.value_counts(second, ["a"])["a"] == {"x": 3, "y": 1, None: 3, "z": 1}
+
+
+def test_value_counts_of_a_file_with_a_column_named_like_the_query_s_own(tmp_path):
+    path = tmp_path / "g.parquet"
+    pq.write_table(pyarrow.table({"g": ["x", "y", "x"], "file": [1, 1, 2]}), path)
+    queries.value_counts(path, ["file"])  # its row groups counted
+    pq.write_table(pyarrow.table({"g": ["x", "y", "x"], "file": [1, 1, 2], "z": [0, 0, 0]}),
+                   path, row_group_size=2)
+    assert queries.value_counts(path, ["g", "file"]) == {"g": {"x": 2, "y": 1},
+                                                         "file": {1: 2, 2: 1}}
