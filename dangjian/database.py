@@ -220,7 +220,8 @@ def add_content(con: duckdb.DuckDBPyConnection, release: Release, seq: int,
         elif table == "documents" and same:
             unshared = row_groups.unshared_ranges(files, same.files(table))
             added = _add_table(con, table, files, seq, report_files=True, unshared=unshared)
-            changed, reshaped = added.changed, reshaped or added.reshaped
+            changed = added.changed
+            reshaped |= added.reshaped
         elif same and row_groups.same_groups(files, same.files(table)):
             # Every row group is one of the parent's, and the parent's rows are the ones
             # alive: nothing ends and nothing is new (a night's quarantine and rejected files).
@@ -294,7 +295,7 @@ def _add_table(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], se
     keyed = ", ".join(_quote(n) for n in [*names, ROW_HASH])
     hashed = (f"SELECT {values}, {_hash(names)} AS {ROW_HASH} FROM {incoming}" if incoming
               else f"SELECT {values}, 0::UBIGINT AS {ROW_HASH} WHERE false")
-    alive_rows = f"SELECT {keyed} FROM {rows} WHERE until_seq IS NULL"
+    alive_rows = alive_all = f"SELECT {keyed} FROM {rows} WHERE until_seq IS NULL"
     in_files = ""
     changed: list[str] | None = None
     by_file = incoming is not None and "source_file" in present
@@ -319,8 +320,7 @@ def _add_table(con: duckdb.DuckDBPyConnection, table: str, files: list[Path], se
             return Added(changed, reshaped)
     con.execute(f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT * FROM ({hashed})"
                 + (f" WHERE {in_files}" if in_files else ""))
-    alive = f"SELECT {keyed} FROM {rows} WHERE until_seq IS NULL" + (
-        f" AND {in_files}" if in_files else "")
+    alive = alive_all + (f" AND {in_files}" if in_files else "")
     if report_files and changed is None and "source_file" in names:
         changed = sorted(r[0] for r in con.execute(
             f"SELECT DISTINCT source_file FROM (({alive}) EXCEPT ALL (SELECT {keyed} FROM "

@@ -86,21 +86,18 @@ def _count(path: Path, columns: list[str]) -> dict[str, dict[Any, int]]:
                                 .encode()).digest()
         digests = [digest + schema for digest in row_group_digests(path)]
     except (OSError, ValueError, ParquetConcatError, pyarrow.ArrowException):
-        return _count_rows(path, columns)  # DuckDB says what is wrong with the file, if anything
+        return _count_rows(path, columns)[0]  # DuckDB says what is wrong with the file, if anything
     with _lock:
         groups = {d: dict(_group_counts.get(d, {})) for d in digests}
-    todo: dict[int, bytes] = {}
+    todo: dict[bytes, tuple[int, int]] = {}  # a group to count -> its first and end row
     start = 0
-    ranges = []
     for i, digest in enumerate(digests):
         rows = meta.row_group(i).num_rows
-        if any(c not in groups[digest] for c in columns) and digest not in todo.values():
-            todo[i] = digest
-            ranges.append((start, start + rows))
+        if digest not in todo and any(c not in groups[digest] for c in columns):
+            todo[digest] = (start, start + rows)
         start += rows
     if todo:
-        counted = _count_rows(path, columns, ranges)
-        for (i, digest), found in zip(todo.items(), counted):
+        for digest, found in zip(todo, _count_rows(path, columns, list(todo.values()))):
             groups[digest].update(found)
     out: dict[str, dict[Any, int]] = {c: {} for c in columns}
     for digest in digests:  # a group twice in the file counts twice
@@ -114,9 +111,9 @@ def _count(path: Path, columns: list[str]) -> dict[str, dict[Any, int]]:
 
 
 def _count_rows(path: Path, columns: list[str], ranges: list[tuple[int, int]] | None = None
-                ) -> list[dict[str, dict[Any, int]]] | dict[str, dict[Any, int]]:
-    """Counts by value of the whole file; with ``ranges`` (first and end row of row groups), of
-    each range, in one scan of those row groups."""
+                ) -> list[dict[str, dict[Any, int]]]:
+    """Counts by value of each of ``ranges`` (first and end row of row groups, in order), in one
+    scan of those row groups; without ranges, one count of the whole file."""
     names = [f'"{c}"' for c in (c.replace('"', '""') for c in columns)]
     if ranges is None:
         source, group, sets = f"read_parquet({literal(path)})", "0", [f"({n})" for n in names]
@@ -144,7 +141,7 @@ def _count_rows(path: Path, columns: list[str], ranges: list[tuple[int, int]] | 
             if not grouping >> (top - i) & 1:  # the set of this column
                 out[k][column][values[i]] = n
                 break
-    return out if ranges is not None else out[0]
+    return out
 
 
 def top_counts(counts: dict[Any, int], limit: int, null_label: str | None = None
