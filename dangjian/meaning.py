@@ -58,7 +58,8 @@ _JOINED = re.compile(r"(?:以上|左右|多|余)?[\u4e00-\u9fff]{0,4}[、和及�
 _ACTION = re.compile(r"(?:在|被|已|均|都)?([^,，;；。！？、\d]{2,12})(?=[,，;；。！？、])")
 _ITEM_SEP = re.compile(r"[、和及与]")
 # Parts of speech (jieba's tag set) that end a noun phrase read rightwards after a measure word.
-AFTER_STOP_FLAGS = {"v", "p", "d", "u", "uj", "ul", "uz", "ud", "c", "r", "x", "m", "q", "y", "ad"}
+AFTER_STOP_FLAGS = {"v", "p", "d", "u", "uj", "ul", "uz", "ud", "ug", "uv", "c", "r", "x", "m", "q",
+                    "y", "ad"}
 # Parts of speech that a noun phrase read leftwards from a number does not start with.
 LEADING_DROP_FLAGS = {"r", "t", "ns", "d", "p", "c", "u", "uj", "ul", "x", "f", "v"}
 NOMINAL_FLAGS = ("n", "vn", "j", "l", "b", "nz", "nt", "an", "zg", "i")
@@ -189,8 +190,9 @@ def subject_after(view: str, end: int, unit: str | None = None) -> str:
         if items and items.group(0).startswith(subject + "、"):
             return _noun_run(_tags(items.group(1))) or subject  # 机关事业单位、国有企业党员干部
         return _role(plain, subject) or subject
-    if unit in DURATION_UNITS and tokens and tokens[0][1] == "v":
-        return _noun_run(_tags(plain[len(tokens[0][0]):]))  # 持续20年开展党员志愿服务
+    if unit in DURATION_UNITS and tokens and tokens[0][1] in ("v", "ug"):
+        # 持续20年开展党员志愿服务; 每月一天过主题党日 (过, tagged a particle, spends the time)
+        return _noun_run(_tags(plain[len(tokens[0][0]):]))
     return ""
 
 
