@@ -58,8 +58,8 @@ _JOINED = re.compile(r"(?:以上|左右|多|余)?[\u4e00-\u9fff]{0,4}[、和及�
 _ACTION = re.compile(r"(?:在|被|已|均|都)?([^,，;；。！？、\d]{2,12})(?=[,，;；。！？、])")
 _ITEM_SEP = re.compile(r"[、和及与]")
 # Parts of speech (jieba's tag set) that end a noun phrase read rightwards after a measure word.
-AFTER_STOP_FLAGS = {"v", "p", "d", "u", "uj", "ul", "uz", "ud", "ug", "uv", "c", "r", "x", "m", "q",
-                    "y", "ad"}
+AFTER_STOP_FLAGS = {"v", "p", "d", "u", "uj", "ul", "uz", "ud", "ug", "c", "r", "x", "m", "q", "y",
+                    "ad"}
 # Parts of speech that a noun phrase read leftwards from a number does not start with.
 LEADING_DROP_FLAGS = {"r", "t", "ns", "d", "p", "c", "u", "uj", "ul", "x", "f", "v"}
 NOMINAL_FLAGS = ("n", "vn", "j", "l", "b", "nz", "nt", "an", "zg", "i")

@@ -48,15 +48,17 @@ def geography_of(text: str, quote: str, **context) -> str | None:
     ("社区书记平均年龄41岁，比上届下降4岁。", "4岁", "社区书记平均年龄"),
     # people counted by what they did
     ("疫情期间，860人主动请战，", "860人", "主动请战人数"),
-    # a verb jieba's dictionary tags as a noun ends the phrase (the lexicon retags it)
+    # a verb or an adverb jieba's dictionary tags as a noun ends the phrase (the lexicon
+    # retags it)
     ("今年为3200名一线民警办理意外保险。", "3200名", "一线民警"),
     ("全县共为1200户困难家庭办理低保。", "1200户", "困难家庭"),
-    # a domain term the dictionary splits into a noun and a verb (社会 + 组织)
-    ("全区登记在册的社会团体中，有1500多家社会组织参与社区服务。", "1500多家", "社会组织"),
-    # so does an adverb the dictionary tags as a noun
     ("全县56个软弱涣散村党组织全部完成整顿。", "56个", "软弱涣散村党组织"),
+    # a domain term the dictionary splits into a noun and a verb (社会 + 组织)
+    ("全区1500多家社会组织参与社区服务。", "1500多家", "社会组织"),
     # a time spent doing something: 过 (tagged a particle) is the verb, not part of the noun
     ("各支部每月固定一天过主题党日。", "一天", "主题党日"),
+    # 地 alone is a noun too (地市), not only the adverbial particle
+    ("全省11个地市全部建立党建联盟。", "11个", "地市"),
 ])
 def test_subject(text, quote, subject):
     assert subject_of(text, quote) == subject
